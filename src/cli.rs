@@ -1,0 +1,213 @@
+//! Command-line parsing only: turns arguments into requests for `commands::*`.
+use crate::commands;
+use crate::guest::CargoArgs;
+use anyhow::Result;
+use clap::{Args, Parser, Subcommand};
+use serde_json::{json, Value};
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(name = "cargo-wasmship", bin_name = "cargo wasmship", version, about)]
+#[command(long_about = "Build a Rust guest crate into production WebAssembly: cargo build, Wizer pre-init, \
+wasm-opt, strip, wasmtime precompile, then hashed, compressed artifacts and a manifest.")]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the whole pipeline for a guest crate.
+    Build(BuildArgs),
+}
+
+#[derive(Args)]
+struct BuildArgs {
+    #[command(flatten)]
+    cargo: CargoFlags,
+
+    /// Profile from [package.metadata.wasmship.profile.<NAME>] (built-in: release, dev).
+    #[arg(long, default_value = "release", value_name = "NAME")]
+    profile: String,
+
+    /// Output directory [default: <target-dir>/wasmship/<package>/<profile>/].
+    #[arg(long, value_name = "DIR")]
+    out_dir: Option<PathBuf>,
+
+    #[command(flatten)]
+    overrides: Overrides,
+
+    /// Run parallel work (compression, precompile targets) on at most N threads [default: cores].
+    #[arg(short = 'j', long, value_name = "N")]
+    jobs: Option<usize>,
+
+    /// Seconds to wait for another build of the same output directory.
+    #[arg(long, default_value_t = 600, value_name = "SECS")]
+    lock_timeout: u64,
+
+    /// No spinners and less of cargo's output.
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+#[derive(Args)]
+#[command(next_help_heading = "Cargo options")]
+struct CargoFlags {
+    /// Path to the guest's Cargo.toml.
+    #[arg(long, value_name = "PATH")]
+    manifest_path: Option<PathBuf>,
+    /// Guest package to build.
+    #[arg(short = 'p', long, value_name = "SPEC")]
+    package: Option<String>,
+    /// Cargo features of the guest (comma or space separated).
+    #[arg(short = 'F', long, value_delimiter = ',', value_name = "FEATURES")]
+    features: Vec<String>,
+    #[arg(long)]
+    all_features: bool,
+    #[arg(long)]
+    no_default_features: bool,
+    #[arg(long)]
+    locked: bool,
+    #[arg(long)]
+    offline: bool,
+    #[arg(long)]
+    frozen: bool,
+    #[arg(long, value_name = "DIR")]
+    target_dir: Option<PathBuf>,
+}
+
+/// One-off overrides of profile keys. `--set KEY=VALUE` reaches every key; the rest are
+/// shorthands for the common ones.
+#[derive(Args)]
+#[command(next_help_heading = "Profile overrides")]
+struct Overrides {
+    /// Set any profile key; VALUE is TOML, e.g. --set wasm-opt='["-O3"]' --set init-timeout=30s.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    set: Vec<String>,
+    /// wasm32-unknown-unknown or wasm32-wasip1.
+    #[arg(long, value_name = "TRIPLE")]
+    target: Option<String>,
+    #[arg(long, value_name = "NAME")]
+    cargo_profile: Option<String>,
+    /// Init export to run during pre-init.
+    #[arg(long, value_name = "NAME")]
+    init_func: Option<String>,
+    #[arg(long, conflicts_with = "preinit")]
+    no_preinit: bool,
+    /// Require pre-init (fail when there is no init export).
+    #[arg(long)]
+    preinit: bool,
+    #[arg(long)]
+    allow_wasi: bool,
+    /// Env var for init under WASI (repeatable); adds to the profile's `env`.
+    #[arg(long = "env", value_name = "KEY=VALUE")]
+    env: Vec<String>,
+    /// Directory for init under WASI (repeatable); adds to the profile's `dirs`.
+    #[arg(long = "dir", value_name = "HOST[:GUEST[:rw]]")]
+    dirs: Vec<String>,
+    /// wasm-opt arguments in order, e.g. --wasm-opt="--converge -O3 --gufa".
+    #[arg(long, value_name = "ARGS", allow_hyphen_values = true, conflicts_with = "no_wasm_opt")]
+    wasm_opt: Option<String>,
+    #[arg(long)]
+    no_wasm_opt: bool,
+    #[arg(long)]
+    no_strip: bool,
+    /// Precompile targets (comma separated): host, native or triples.
+    #[arg(long, value_delimiter = ',', value_name = "TRIPLES", conflicts_with = "no_precompile")]
+    precompile: Vec<String>,
+    #[arg(long)]
+    no_precompile: bool,
+    /// Encodings (comma separated): br, gz.
+    #[arg(long, value_delimiter = ',', value_name = "ENCODINGS", conflicts_with = "no_compress")]
+    compress: Vec<String>,
+    #[arg(long)]
+    no_compress: bool,
+    #[arg(long)]
+    no_hash_names: bool,
+}
+
+impl Overrides {
+    /// The overrides as profile keys, in the order they apply (`--set` last wins).
+    fn into_keys(self) -> Result<Vec<(String, Value)>> {
+        let mut keys: Vec<(String, Value)> = Vec::new();
+        let mut put = |key: &str, value: Value| keys.push((key.to_string(), value));
+        if let Some(target) = self.target {
+            put("target", json!(target));
+        }
+        if let Some(profile) = self.cargo_profile {
+            put("cargo-profile", json!(profile));
+        }
+        if let Some(name) = self.init_func {
+            put("init-func", json!(name));
+        }
+        if self.no_preinit {
+            put("preinit", json!(false));
+        }
+        if self.preinit {
+            put("preinit", json!(true));
+        }
+        if self.allow_wasi {
+            put("allow-wasi", json!(true));
+        }
+        if let Some(args) = self.wasm_opt {
+            put("wasm-opt", json!(args.split_whitespace().collect::<Vec<_>>()));
+        }
+        if self.no_wasm_opt {
+            put("wasm-opt", json!(false));
+        }
+        if self.no_strip {
+            put("strip", json!(false));
+        }
+        if !self.precompile.is_empty() {
+            put("precompile", json!(self.precompile));
+        }
+        if self.no_precompile {
+            put("precompile", json!(false));
+        }
+        if !self.compress.is_empty() {
+            put("compress", json!(self.compress));
+        }
+        if self.no_compress {
+            put("compress", json!(false));
+        }
+        if self.no_hash_names {
+            put("hash-names", json!(false));
+        }
+        for arg in &self.set {
+            keys.push(crate::config::parse_set(arg)?);
+        }
+        Ok(keys)
+    }
+}
+
+pub fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<()> {
+    let cli = Cli::parse_from(args);
+    match cli.command {
+        Command::Build(args) => {
+            let c = args.cargo;
+            let request = commands::build::Request {
+                cargo: CargoArgs {
+                    manifest_path: c.manifest_path,
+                    package: c.package,
+                    features: c.features.iter().flat_map(|f| f.split_whitespace()).map(String::from).collect(),
+                    all_features: c.all_features,
+                    no_default_features: c.no_default_features,
+                    locked: c.locked,
+                    offline: c.offline,
+                    frozen: c.frozen,
+                    target_dir: c.target_dir,
+                },
+                profile: args.profile,
+                out_dir: args.out_dir,
+                extra_env: args.overrides.env.clone(),
+                extra_dirs: args.overrides.dirs.clone(),
+                overrides: args.overrides.into_keys()?,
+                jobs: args.jobs,
+                lock_timeout: Duration::from_secs(args.lock_timeout),
+                quiet: args.quiet,
+            };
+            commands::build::run(&request).map(|_| ())
+        }
+    }
+}

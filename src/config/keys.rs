@@ -1,0 +1,89 @@
+//! Every profile key: its name, the type it takes and what it does. The README's key table is
+//! written from this list, and unknown keys are matched against it for "did you mean".
+
+pub struct Key {
+    pub name: &'static str,
+    pub expects: &'static str,
+    pub doc: &'static str,
+}
+
+pub const KEYS: &[Key] = &[
+    Key { name: "cargo-profile", expects: "a string", doc: "cargo profile for the guest build (default `release`)" },
+    Key { name: "target", expects: "`wasm32-unknown-unknown` or `wasm32-wasip1`", doc: "guest target (default `wasm32-unknown-unknown`)" },
+    Key { name: "features", expects: "a list of strings", doc: "cargo features of the guest" },
+    Key { name: "all-features", expects: "a boolean", doc: "build the guest with `--all-features`" },
+    Key { name: "no-default-features", expects: "a boolean", doc: "build the guest with `--no-default-features`" },
+    Key { name: "name", expects: "a string", doc: "artifact base name (default: the guest's lib name)" },
+    Key { name: "preinit", expects: "a boolean", doc: "run Wizer pre-init; unset = run when an init export exists" },
+    Key { name: "init-func", expects: "a string", doc: "init export (default: `wizer.initialize` or `wizer-initialize`)" },
+    Key { name: "keep-init-func", expects: "a boolean", doc: "keep exporting the init function after pre-init" },
+    Key { name: "rename-funcs", expects: "a table of strings (new = \"old\")", doc: "rename exports after pre-init, e.g. `{ _start = \"run\" }`" },
+    Key { name: "allow-wasi", expects: "a boolean", doc: "give init WASI (wasm32-wasip1 only); off by default" },
+    Key { name: "env", expects: "a table of strings", doc: "env vars set for init under WASI, e.g. `{ MODE = \"prod\" }`" },
+    Key { name: "inherit-env", expects: "a list of strings", doc: "env var names copied from the build environment into init" },
+    Key { name: "dirs", expects: "a list of `{ host, guest, writable }` tables or \"host[:guest]\" strings", doc: "directories init may read (writable only when marked)" },
+    Key { name: "init-stdio", expects: "`capture`, `inherit` or `null`", doc: "init's stdout/stderr: captured and shown on failure (default), passed through, or dropped" },
+    Key { name: "init-timeout", expects: "a number of seconds or a string like \"30s\"", doc: "wall-time limit for init (default 10 s)" },
+    Key { name: "init-max-memory", expects: "a number of bytes or a string like \"512MiB\"", doc: "linear-memory cap for init (default 4 GiB)" },
+    Key { name: "deterministic-init", expects: "a boolean", doc: "fixed random stream and clocks for WASI init (default true)" },
+    Key { name: "wasm-opt", expects: "a list of wasm-opt arguments or false", doc: "ordered wasm-opt pass list (default `[\"--converge\", \"-Oz\", \"--gufa\"]`)" },
+    Key { name: "wasm-features", expects: "a list of strings", doc: "binaryen feature overrides, e.g. `[\"simd\", \"-bulk-memory\"]`" },
+    Key { name: "strip", expects: "a boolean", doc: "drop custom sections (names, producers, DWARF) from the shipped module (default true)" },
+    Key { name: "keep-sections", expects: "a list of strings", doc: "custom sections that survive stripping" },
+    Key { name: "precompile", expects: "a list of target triples or false", doc: "wasmtime .cwasm targets; `host` = this machine's triple, `native` = with its CPU features (default `[\"host\"]`)" },
+    Key { name: "compress", expects: "a list of `br`/`gz` or false", doc: "pre-compressed variants of the .wasm (default `[\"br\", \"gz\"]`)" },
+    Key { name: "brotli-quality", expects: "an integer 0-11", doc: "brotli quality (default 11)" },
+    Key { name: "brotli-window", expects: "an integer 10-24", doc: "brotli window bits (default 24, the largest browsers decode)" },
+    Key { name: "gzip-level", expects: "an integer 0-9", doc: "gzip level (default 9)" },
+    Key { name: "hash-names", expects: "a boolean", doc: "content-hashed file names `<name>.<hash16>.wasm` (default true)" },
+    Key { name: "out-dir", expects: "a path", doc: "output directory, relative to the guest's Cargo.toml (default `<target-dir>/wasmship/<package>/<profile>/`)" },
+];
+
+pub fn lookup(name: &str) -> Option<&'static Key> {
+    KEYS.iter().find(|k| k.name == name)
+}
+
+/// The valid key nearest to `unknown`, if any is close enough to be a plausible typo.
+pub fn nearest(unknown: &str) -> Option<&'static str> {
+    nearest_of(unknown, KEYS.iter().map(|k| k.name))
+}
+
+/// The candidate nearest to `unknown` by edit distance (treating `_` as `-`), if close.
+pub fn nearest_of<'a>(unknown: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let normalized = unknown.replace('_', "-").to_ascii_lowercase();
+    candidates
+        .into_iter()
+        .map(|c| (edit_distance(&normalized, c), c))
+        .filter(|(d, c)| *d <= (c.len() / 3).max(2))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+/// Levenshtein distance over chars.
+pub fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = if ca == *cb { diagonal } else { 1 + diagonal.min(above).min(row[j]) };
+            diagonal = above;
+        }
+    }
+    row[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggests_typos_and_snake_case() {
+        assert_eq!(nearest("wasm_opt"), Some("wasm-opt"));
+        assert_eq!(nearest("precompiel"), Some("precompile"));
+        assert_eq!(nearest("init-fn"), Some("init-func"));
+        assert_eq!(nearest("completely-different"), None);
+    }
+}

@@ -1,0 +1,365 @@
+//! The typed, fully resolved profile a build runs with, and how one key's value is parsed
+//! into it. Values arrive as JSON (cargo metadata turns Cargo.toml tables into JSON; `--set`
+//! values are TOML converted the same way).
+use super::keys;
+use serde::Serialize;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub const DEFAULT_PASSES: &[&str] = &["--converge", "-Oz", "--gufa"];
+pub const GIB: u64 = 1 << 30;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum GuestTarget {
+    #[serde(rename = "wasm32-unknown-unknown")]
+    Unknown,
+    #[serde(rename = "wasm32-wasip1")]
+    Wasip1,
+}
+
+impl GuestTarget {
+    pub fn triple(self) -> &'static str {
+        match self {
+            GuestTarget::Unknown => "wasm32-unknown-unknown",
+            GuestTarget::Wasip1 => "wasm32-wasip1",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum InitStdio {
+    Capture,
+    Inherit,
+    Null,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
+pub enum Encoding {
+    #[serde(rename = "br")]
+    Brotli,
+    #[serde(rename = "gz")]
+    Gzip,
+}
+
+impl Encoding {
+    pub fn extension(self) -> &'static str {
+        match self {
+            Encoding::Brotli => "br",
+            Encoding::Gzip => "gz",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DirGrant {
+    /// Host path; relative paths are resolved against the guest's package directory.
+    pub host: PathBuf,
+    pub guest: String,
+    pub writable: bool,
+}
+
+/// One profile with every key resolved: the single source the pipeline plans from.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct Profile {
+    pub cargo_profile: String,
+    pub target: GuestTarget,
+    pub features: Vec<String>,
+    pub all_features: bool,
+    pub no_default_features: bool,
+    pub name: Option<String>,
+    /// `None` = run pre-init when the module exports an init function.
+    pub preinit: Option<bool>,
+    pub init_func: Option<String>,
+    pub keep_init_func: bool,
+    pub rename_funcs: BTreeMap<String, String>,
+    pub allow_wasi: bool,
+    pub env: BTreeMap<String, String>,
+    pub inherit_env: Vec<String>,
+    pub dirs: Vec<DirGrant>,
+    pub init_stdio: InitStdio,
+    #[serde(serialize_with = "as_secs")]
+    pub init_timeout: Duration,
+    pub init_max_memory: u64,
+    pub deterministic_init: bool,
+    /// `None` = the optimize stage is off.
+    pub wasm_opt: Option<Vec<String>>,
+    pub wasm_features: Vec<String>,
+    pub strip: bool,
+    pub keep_sections: Vec<String>,
+    pub precompile: Vec<String>,
+    pub compress: Vec<Encoding>,
+    pub brotli_quality: u32,
+    pub brotli_window: u32,
+    pub gzip_level: u32,
+    pub hash_names: bool,
+    pub out_dir: Option<PathBuf>,
+}
+
+fn as_secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(d.as_secs_f64())
+}
+
+impl Default for Profile {
+    fn default() -> Self {
+        Profile {
+            cargo_profile: "release".into(),
+            target: GuestTarget::Unknown,
+            features: vec![],
+            all_features: false,
+            no_default_features: false,
+            name: None,
+            preinit: None,
+            init_func: None,
+            keep_init_func: false,
+            rename_funcs: BTreeMap::new(),
+            allow_wasi: false,
+            env: BTreeMap::new(),
+            inherit_env: vec![],
+            dirs: vec![],
+            init_stdio: InitStdio::Capture,
+            init_timeout: Duration::from_secs(10),
+            init_max_memory: 4 * GIB,
+            deterministic_init: true,
+            wasm_opt: Some(DEFAULT_PASSES.iter().map(|s| s.to_string()).collect()),
+            wasm_features: vec![],
+            strip: true,
+            keep_sections: vec![],
+            precompile: vec!["host".into()],
+            compress: vec![Encoding::Brotli, Encoding::Gzip],
+            brotli_quality: 11,
+            brotli_window: 24,
+            gzip_level: 9,
+            hash_names: true,
+            out_dir: None,
+        }
+    }
+}
+
+/// What was wrong with a value: the key's expected type and a short rendering of what came.
+#[derive(Debug)]
+pub struct TypeMismatch {
+    pub expected: String,
+    pub got: String,
+}
+
+impl Profile {
+    /// Sets `key` from `value`. The caller has checked that `key` is a known key.
+    pub fn apply(&mut self, key: &str, value: &Value) -> Result<(), TypeMismatch> {
+        let expects = keys::lookup(key).map_or("", |k| k.expects);
+        let bad = || TypeMismatch { expected: expects.to_string(), got: describe(value) };
+        match key {
+            "cargo-profile" => self.cargo_profile = string(value).ok_or_else(bad)?,
+            "target" => {
+                self.target = match value.as_str() {
+                    Some("wasm32-unknown-unknown") => GuestTarget::Unknown,
+                    Some("wasm32-wasip1") => GuestTarget::Wasip1,
+                    _ => return Err(bad()),
+                }
+            }
+            "features" => self.features = string_list(value).ok_or_else(bad)?,
+            "all-features" => self.all_features = value.as_bool().ok_or_else(bad)?,
+            "no-default-features" => self.no_default_features = value.as_bool().ok_or_else(bad)?,
+            "name" => self.name = Some(string(value).ok_or_else(bad)?),
+            "preinit" => self.preinit = Some(value.as_bool().ok_or_else(bad)?),
+            "init-func" => self.init_func = Some(string(value).ok_or_else(bad)?),
+            "keep-init-func" => self.keep_init_func = value.as_bool().ok_or_else(bad)?,
+            "rename-funcs" => self.rename_funcs = string_table(value).ok_or_else(bad)?,
+            "allow-wasi" => self.allow_wasi = value.as_bool().ok_or_else(bad)?,
+            "env" => self.env = string_table(value).ok_or_else(bad)?,
+            "inherit-env" => self.inherit_env = string_list(value).ok_or_else(bad)?,
+            "dirs" => self.dirs = dir_list(value).ok_or_else(bad)?,
+            "init-stdio" => {
+                self.init_stdio = match value.as_str() {
+                    Some("capture") => InitStdio::Capture,
+                    Some("inherit") => InitStdio::Inherit,
+                    Some("null") => InitStdio::Null,
+                    _ => return Err(bad()),
+                }
+            }
+            "init-timeout" => self.init_timeout = duration(value).ok_or_else(bad)?,
+            "init-max-memory" => self.init_max_memory = byte_size(value).ok_or_else(bad)?,
+            "deterministic-init" => self.deterministic_init = value.as_bool().ok_or_else(bad)?,
+            "wasm-opt" => self.wasm_opt = list_or_false(value).ok_or_else(bad)?,
+            "wasm-features" => self.wasm_features = string_list(value).ok_or_else(bad)?,
+            "strip" => self.strip = value.as_bool().ok_or_else(bad)?,
+            "keep-sections" => self.keep_sections = string_list(value).ok_or_else(bad)?,
+            "precompile" => self.precompile = list_or_false(value).ok_or_else(bad)?.unwrap_or_default(),
+            "compress" => {
+                let list = list_or_false(value).ok_or_else(bad)?.unwrap_or_default();
+                let mut encodings = Vec::new();
+                for name in list {
+                    let encoding = match name.as_str() {
+                        "br" | "brotli" => Encoding::Brotli,
+                        "gz" | "gzip" => Encoding::Gzip,
+                        _ => return Err(TypeMismatch { expected: expects.into(), got: format!("{name:?} in the list") }),
+                    };
+                    if !encodings.contains(&encoding) {
+                        encodings.push(encoding);
+                    }
+                }
+                self.compress = encodings;
+            }
+            "brotli-quality" => self.brotli_quality = int_in(value, 0, 11).ok_or_else(bad)?,
+            "brotli-window" => self.brotli_window = int_in(value, 10, 24).ok_or_else(bad)?,
+            "gzip-level" => self.gzip_level = int_in(value, 0, 9).ok_or_else(bad)?,
+            "hash-names" => self.hash_names = value.as_bool().ok_or_else(bad)?,
+            "out-dir" => self.out_dir = Some(PathBuf::from(string(value).ok_or_else(bad)?)),
+            _ => unreachable!("unknown key `{key}` reached Profile::apply"),
+        }
+        Ok(())
+    }
+}
+
+/// A short description of a value for error messages: its TOML type and, when short, itself.
+pub fn describe(value: &Value) -> String {
+    let kind = match value {
+        Value::Null => "nothing",
+        Value::Bool(_) => "a boolean",
+        Value::Number(n) if n.is_f64() => "a float",
+        Value::Number(_) => "an integer",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "a table",
+    };
+    let shown = value.to_string();
+    if shown.len() <= 40 {
+        format!("{kind} ({shown})")
+    } else {
+        kind.to_string()
+    }
+}
+
+fn string(value: &Value) -> Option<String> {
+    value.as_str().map(str::to_string)
+}
+
+fn string_list(value: &Value) -> Option<Vec<String>> {
+    value.as_array()?.iter().map(string).collect()
+}
+
+fn list_or_false(value: &Value) -> Option<Option<Vec<String>>> {
+    match value {
+        Value::Bool(false) => Some(None),
+        _ => string_list(value).map(Some),
+    }
+}
+
+fn string_table(value: &Value) -> Option<BTreeMap<String, String>> {
+    value.as_object()?.iter().map(|(k, v)| Some((k.clone(), string(v)?))).collect()
+}
+
+fn int_in(value: &Value, lo: u64, hi: u64) -> Option<u32> {
+    value.as_u64().filter(|n| (lo..=hi).contains(n)).map(|n| n as u32)
+}
+
+fn dir_list(value: &Value) -> Option<Vec<DirGrant>> {
+    value.as_array()?.iter().map(dir_grant).collect()
+}
+
+/// `"data"`, `"data:/data"`, `"data:/data:rw"` or `{ host = "data", guest = "/data", writable = true }`.
+pub fn dir_grant(value: &Value) -> Option<DirGrant> {
+    if let Some(spec) = value.as_str() {
+        let mut parts = spec.splitn(3, ':');
+        let host = parts.next().filter(|h| !h.is_empty())?;
+        let guest = parts.next().map_or_else(|| host.to_string(), str::to_string);
+        let writable = match parts.next() {
+            None | Some("ro") => false,
+            Some("rw") => true,
+            Some(_) => return None,
+        };
+        return Some(DirGrant { host: host.into(), guest, writable });
+    }
+    let table = value.as_object()?;
+    if table.keys().any(|k| !matches!(k.as_str(), "host" | "guest" | "writable")) {
+        return None;
+    }
+    let host = table.get("host")?.as_str()?;
+    let guest = match table.get("guest") {
+        Some(g) => g.as_str()?.to_string(),
+        None => host.to_string(),
+    };
+    let writable = match table.get("writable") {
+        Some(w) => w.as_bool()?,
+        None => false,
+    };
+    Some(DirGrant { host: host.into(), guest, writable })
+}
+
+/// Seconds as a number, or a string with a unit: `"500ms"`, `"30s"`, `"2m"`.
+pub fn duration(value: &Value) -> Option<Duration> {
+    if let Some(secs) = value.as_f64() {
+        return (secs > 0.0 && secs.is_finite()).then(|| Duration::from_secs_f64(secs));
+    }
+    let text = value.as_str()?.trim();
+    let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
+    let (number, unit) = text.split_at(split);
+    let number: f64 = number.parse().ok()?;
+    let secs = match unit.trim() {
+        "ms" => number / 1000.0,
+        "s" => number,
+        "m" | "min" => number * 60.0,
+        _ => return None,
+    };
+    (secs > 0.0).then(|| Duration::from_secs_f64(secs))
+}
+
+/// Bytes as an integer, or a string with a binary or decimal unit: `"512MiB"`, `"4GiB"`, `"1GB"`.
+pub fn byte_size(value: &Value) -> Option<u64> {
+    if let Some(n) = value.as_u64() {
+        return (n > 0).then_some(n);
+    }
+    let text = value.as_str()?.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number.parse().ok()?;
+    let multiplier: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        "KB" => 1_000,
+        "MB" => 1_000_000,
+        "GB" => 1_000_000_000,
+        _ => return None,
+    };
+    number.checked_mul(multiplier).filter(|n| *n > 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn parses_units() {
+        assert_eq!(duration(&json!(2)), Some(Duration::from_secs(2)));
+        assert_eq!(duration(&json!("500ms")), Some(Duration::from_millis(500)));
+        assert_eq!(duration(&json!("0s")), None);
+        assert_eq!(byte_size(&json!("512MiB")), Some(512 << 20));
+        assert_eq!(byte_size(&json!("4 GiB")), Some(4 << 30));
+        assert_eq!(byte_size(&json!("lots")), None);
+    }
+
+    #[test]
+    fn dir_grant_forms() {
+        let short = dir_grant(&json!("data:/srv:rw")).unwrap();
+        assert_eq!((short.host, short.guest.as_str(), short.writable), ("data".into(), "/srv", true));
+        let table = dir_grant(&json!({"host": "d"})).unwrap();
+        assert_eq!((table.guest.as_str(), table.writable), ("d", false));
+        assert!(dir_grant(&json!({"host": "d", "mode": "rw"})).is_none());
+    }
+
+    #[test]
+    fn wrong_type_names_expected_and_got() {
+        let mut profile = Profile::default();
+        let err = profile.apply("wasm-opt", &json!(3)).unwrap_err();
+        assert_eq!(err.expected, "a list of wasm-opt arguments or false");
+        assert_eq!(err.got, "an integer (3)");
+        assert!(profile.apply("wasm-opt", &json!(false)).is_ok());
+        assert_eq!(profile.wasm_opt, None);
+    }
+}

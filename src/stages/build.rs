@@ -1,0 +1,138 @@
+//! Stage 1: `cargo build` of the guest to wasm32. The artifact is found from cargo's own
+//! `compiler-artifact` messages, never by guessing paths; cargo's diagnostics stream to the
+//! user as cargo renders them.
+use super::{Stage, StageOutput, StageReport};
+use crate::config::GuestTarget;
+use crate::guest::{CargoArgs, Guest};
+use anyhow::{anyhow, bail, Context, Result};
+use cargo_metadata::{Message, TargetKind};
+use serde_json::json;
+use std::io::BufReader;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+pub struct BuildConfig<'a> {
+    pub cargo: &'a CargoArgs,
+    pub cargo_profile: &'a str,
+    pub target: GuestTarget,
+    pub features: Vec<String>,
+    pub all_features: bool,
+    pub no_default_features: bool,
+    pub quiet: bool,
+}
+
+pub struct BuildOutput {
+    pub stage: StageOutput,
+    /// Where cargo wrote the .wasm.
+    pub artifact: PathBuf,
+}
+
+pub fn run(guest: &Guest, config: &BuildConfig<'_>) -> Result<BuildOutput> {
+    let started = Instant::now();
+    let triple = config.target.triple();
+    ensure_target_installed(&guest.package_dir(), triple)?;
+
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut command = Command::new(&cargo);
+    command
+        .arg("build")
+        .arg("--lib")
+        .arg("--manifest-path")
+        .arg(guest.package.manifest_path.as_std_path())
+        .args(["--package", guest.package.name.as_str()])
+        .args(["--target", triple])
+        .args(["--profile", config.cargo_profile])
+        .arg("--message-format=json-render-diagnostics")
+        .args(config.cargo.lock_flags());
+    if !config.features.is_empty() {
+        command.args(["--features", &config.features.join(",")]);
+    }
+    if config.all_features {
+        command.arg("--all-features");
+    }
+    if config.no_default_features {
+        command.arg("--no-default-features");
+    }
+    if let Some(dir) = &config.cargo.target_dir {
+        command.arg("--target-dir").arg(dir);
+    }
+    if config.quiet {
+        command.arg("--quiet");
+    }
+    command.stdout(Stdio::piped()).stderr(Stdio::inherit()).stdin(Stdio::null());
+
+    let mut child = command.spawn().with_context(|| format!("could not run `{}`", cargo.to_string_lossy()))?;
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let mut wasm_files = Vec::new();
+    for message in Message::parse_stream(BufReader::new(stdout)) {
+        let message = message.context("reading cargo's JSON messages")?;
+        if let Message::CompilerArtifact(artifact) = message {
+            let ours = artifact.package_id == guest.package.id && artifact.target.kind.contains(&TargetKind::CDyLib);
+            if ours {
+                wasm_files.extend(
+                    artifact.filenames.into_iter().filter(|f| f.extension() == Some("wasm")).map(PathBuf::from),
+                );
+            }
+        }
+    }
+    let status = child.wait().context("waiting for cargo")?;
+    if !status.success() {
+        bail!(
+            "cargo build of `{}` for {triple} failed ({status}); cargo's diagnostics are above\n  --> {}",
+            guest.package.name,
+            guest.package.manifest_path
+        );
+    }
+    let artifact = wasm_files.pop().ok_or_else(|| {
+        anyhow!(
+            "cargo built `{}` but reported no .wasm artifact for its cdylib target\n  --> {}",
+            guest.package.name,
+            guest.package.manifest_path
+        )
+    })?;
+    let bytes = std::fs::read(&artifact).with_context(|| format!("reading {}", artifact.display()))?;
+    crate::wasm::validate(&bytes).with_context(|| {
+        format!(
+            "{} is not valid WebAssembly (build stage); a post-build step may have modified it — \
+             run `cargo clean -p {}` and build again",
+            artifact.display(),
+            guest.package.name
+        )
+    })?;
+
+    let settings = json!({
+        "cargo-profile": config.cargo_profile,
+        "target": triple,
+        "features": config.features,
+        "all-features": config.all_features,
+        "no-default-features": config.no_default_features,
+        "artifact": artifact.file_name().map(|n| n.to_string_lossy().into_owned()),
+    });
+    let report = StageReport::new(Stage::Build, &[], &bytes, started, settings);
+    Ok(BuildOutput { stage: StageOutput { bytes, report }, artifact })
+}
+
+/// Fails early, with the `rustup` line that fixes it, when the toolchain that would build the
+/// guest (rustup resolves it from the guest's directory) has no standard library for `triple`.
+fn ensure_target_installed(package_dir: &Path, triple: &str) -> Result<()> {
+    let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+    let output = Command::new(&rustc)
+        .args(["--print", "sysroot"])
+        .current_dir(package_dir)
+        .stderr(Stdio::inherit())
+        .output()
+        .with_context(|| format!("could not run `{} --print sysroot`", rustc.to_string_lossy()))?;
+    if !output.status.success() {
+        bail!("`rustc --print sysroot` failed in {}", package_dir.display());
+    }
+    let sysroot = PathBuf::from(String::from_utf8_lossy(&output.stdout).trim());
+    if sysroot.join("lib/rustlib").join(triple).join("lib").is_dir() {
+        return Ok(());
+    }
+    bail!(
+        "the Rust target `{triple}` is not installed for the toolchain at {} (build stage)\n  \
+         help: install it with:\n      rustup target add {triple}",
+        sysroot.display()
+    )
+}

@@ -1,0 +1,211 @@
+//! Stage 3: wasm-opt, in process (binaryen is compiled into this binary; nothing is
+//! downloaded). The ordered pass list is parsed and checked by [`passes`] before binaryen
+//! sees it. Features come from the module's `target_features` section, which is why this
+//! stage runs before strip, plus any explicit `--enable-*`/`--disable-*`.
+pub mod passes;
+
+use super::{Stage, StageOutput, StageReport};
+use anyhow::{anyhow, bail, Context, Result};
+use passes::{PassPlan, Step};
+use serde_json::json;
+use std::path::Path;
+use std::time::Instant;
+use wasm_opt::base::{
+    pass_registry, validate_wasm, Feature, FeatureSet, InliningOptions, Module, ModuleReader, ModuleWriter,
+    PassOptions, PassRunner,
+};
+
+pub struct OptimizeConfig {
+    /// wasm-opt arguments in order; `None` turns the stage off.
+    pub passes: Option<Vec<String>>,
+    /// Extra feature toggles from the profile's `wasm-features`: `simd`, `-bulk-memory`.
+    pub wasm_features: Vec<String>,
+}
+
+/// The binaryen release compiled in (the wasm-opt crate's major version tracks it).
+pub fn binaryen_version() -> &'static str {
+    env!("WASMSHIP_BINARYEN_VERSION")
+}
+
+/// Parses the profile's list against binaryen's registered passes; safe to call early so a
+/// bad list fails before any stage runs.
+pub fn plan(config: &OptimizeConfig) -> Result<Option<PassPlan>> {
+    let Some(args) = &config.passes else {
+        return Ok(None);
+    };
+    let mut args = args.clone();
+    for feature in &config.wasm_features {
+        match feature.strip_prefix('-') {
+            Some(off) => args.push(format!("--disable-{off}")),
+            None => args.push(format!("--enable-{feature}")),
+        }
+    }
+    let registered = pass_registry::get_registered_names();
+    passes::parse(&args, &registered).context("invalid wasm-opt pass list (optimize stage; binaryen did not run)").map(Some)
+}
+
+pub fn run(wasm: &[u8], config: &OptimizeConfig) -> Result<StageOutput> {
+    let started = Instant::now();
+    let Some(plan) = plan(config)? else {
+        return Ok(StageOutput::skipped(Stage::Optimize, wasm, json!({ "wasm-opt": false }), "wasm-opt = false"));
+    };
+    let settings = json!({
+        "passes": config.passes,
+        "wasm-features": config.wasm_features,
+        "binaryen": binaryen_version(),
+    });
+
+    // Binaryen reads and writes files; DWARF cannot survive these passes, names can.
+    let input = super::strip::remove_custom_sections(wasm, |name| name.starts_with(".debug_"))?;
+    let work = tempfile::Builder::new().prefix("wasmship-opt-").tempdir().context("creating a scratch directory for wasm-opt")?;
+    let in_path = work.path().join("in.wasm");
+    let out_path = work.path().join("out.wasm");
+    std::fs::write(&in_path, &input).with_context(|| format!("writing {}", in_path.display()))?;
+
+    let mut module = Module::new();
+    module.apply_features(default_features(&plan), FeatureSet::new());
+    let mut reader = ModuleReader::new();
+    reader.set_debug_info(true);
+    reader
+        .read_binary(&in_path, &mut module, None)
+        .map_err(|e| anyhow!("binaryen could not read the module: {e} (optimize stage)"))?;
+    // Explicit toggles win over the target_features section.
+    let (enable, disable) = explicit_features(&plan);
+    module.apply_features(enable, disable);
+    if !validate_wasm(&mut module) {
+        bail!(
+            "binaryen 116 rejected the module as invalid (optimize stage); its validator printed the details above\n  \
+             help: if the guest uses a feature binaryen needs told about, add it, e.g. `wasm-features = [\"simd\"]`; \
+             or set `wasm-opt = false` to ship without this stage"
+        );
+    }
+
+    run_steps(&mut module, &plan);
+    let mut rounds = 1;
+    if plan.converge {
+        let mut last = binary_size(&mut module, &out_path)?;
+        loop {
+            run_steps(&mut module, &plan);
+            rounds += 1;
+            let size = binary_size(&mut module, &out_path)?;
+            if size >= last {
+                break;
+            }
+            last = size;
+        }
+    }
+    if !validate_wasm(&mut module) {
+        bail!("binaryen produced an invalid module (optimize stage); please report this with the pass list {:?}", config.passes);
+    }
+    write_module(&mut module, &out_path)?;
+    let output = std::fs::read(&out_path).with_context(|| format!("reading {}", out_path.display()))?;
+    let mut report = StageReport::new(Stage::Optimize, wasm, &output, started, settings);
+    if plan.converge {
+        report = report.note(format!("converged after {rounds} rounds"));
+    }
+    Ok(StageOutput { bytes: output, report })
+}
+
+/// Runs the steps once, the way wasm-opt does: named passes queue up; each `-O` flushes the
+/// queue, then runs the default pipeline at its own levels.
+fn run_steps(module: &mut Module, plan: &PassPlan) {
+    let mut queued: Vec<&str> = Vec::new();
+    for step in &plan.steps {
+        match step {
+            Step::Pass { name } => queued.push(name),
+            Step::Optimize { optimize_level, shrink_level, .. } => {
+                flush(module, plan, &mut queued);
+                let mut runner = PassRunner::new_with_options(module, pass_options(plan, *optimize_level, *shrink_level));
+                runner.add_default_optimization_passes();
+                runner.run();
+            }
+        }
+    }
+    flush(module, plan, &mut queued);
+}
+
+fn flush(module: &mut Module, plan: &PassPlan, queued: &mut Vec<&str>) {
+    if queued.is_empty() {
+        return;
+    }
+    let mut runner = PassRunner::new_with_options(module, pass_options(plan, plan.optimize_level, plan.shrink_level));
+    for name in queued.drain(..) {
+        runner.add(name);
+    }
+    runner.run();
+}
+
+fn pass_options(plan: &PassPlan, optimize_level: i32, shrink_level: i32) -> PassOptions {
+    let mut options = PassOptions::new();
+    options.set_validate(false);
+    options.set_optimize_level(optimize_level);
+    options.set_shrink_level(shrink_level);
+    options.set_traps_never_happen(plan.traps_never_happen);
+    options.set_low_memory_unused(plan.low_memory_unused);
+    options.set_fast_math(plan.fast_math);
+    options.set_zero_filled_memory(plan.zero_filled_memory);
+    options.set_debug_info(true);
+    for (key, value) in &plan.pass_args {
+        options.set_arguments(key, value);
+    }
+    options.set_inlining_options(InliningOptions::new());
+    options
+}
+
+fn default_features(plan: &PassPlan) -> FeatureSet {
+    let mut set = FeatureSet::new();
+    if plan.all_features {
+        set.set_all();
+    } else {
+        set.set(Feature::Default, true);
+    }
+    set
+}
+
+fn explicit_features(plan: &PassPlan) -> (FeatureSet, FeatureSet) {
+    let mut enable = FeatureSet::new();
+    let mut disable = FeatureSet::new();
+    for name in &plan.enable_features {
+        enable.set(feature(name), true);
+    }
+    for name in &plan.disable_features {
+        disable.set(feature(name), true);
+    }
+    (enable, disable)
+}
+
+/// Maps a name from [`passes::FEATURES`] (already checked) to binaryen's flag.
+fn feature(name: &str) -> Feature {
+    match name {
+        "threads" => Feature::Atomics,
+        "mutable-globals" => Feature::MutableGlobals,
+        "nontrapping-float-to-int" => Feature::TruncSat,
+        "simd" => Feature::Simd,
+        "bulk-memory" => Feature::BulkMemory,
+        "sign-ext" => Feature::SignExt,
+        "exception-handling" => Feature::ExceptionHandling,
+        "tail-call" => Feature::TailCall,
+        "reference-types" => Feature::ReferenceTypes,
+        "multivalue" => Feature::Multivalue,
+        "gc" => Feature::Gc,
+        "memory64" => Feature::Memory64,
+        "relaxed-simd" => Feature::RelaxedSimd,
+        "extended-const" => Feature::ExtendedConst,
+        "strings" => Feature::Strings,
+        "multimemory" => Feature::MultiMemory,
+        other => unreachable!("feature `{other}` passed validation in passes::parse"),
+    }
+}
+
+fn write_module(module: &mut Module, path: &Path) -> Result<()> {
+    let mut writer = ModuleWriter::new();
+    writer.set_debug_info(true);
+    writer
+        .write_binary(module, path)
+        .map_err(|e| anyhow!("binaryen could not write the module to {}: {e} (optimize stage)", path.display()))
+}
+
+fn binary_size(module: &mut Module, scratch: &Path) -> Result<u64> {
+    write_module(module, scratch)?;
+    Ok(std::fs::metadata(scratch).with_context(|| format!("reading {}", scratch.display()))?.len())
+}

@@ -1,0 +1,303 @@
+//! The box the guest's init code runs in on the build machine: a wall-time deadline (epoch
+//! interruption), a linear-memory cap (resource limiter), and WASI only when the profile
+//! allows it, with nothing inherited: env vars and directories are granted one by one.
+//! Under WASI, random bytes and clocks are deterministic unless the profile opts out, so
+//! the same inputs give the same snapshot (and the same content-hashed names).
+use crate::config::{DirGrant, InitStdio};
+use crate::digest::Sha256Hasher;
+use anyhow::{Context, Result};
+use sha2::{Digest, Sha256};
+use std::convert::Infallible;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::Duration;
+use wasmtime::{Config, Engine, Linker, Module, ResourceLimiter, Store};
+use wasmtime_wasi::p1::WasiP1Ctx;
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
+
+/// Bounds and grants for one init run.
+#[derive(Debug, Clone)]
+pub struct Sandbox {
+    pub timeout: Duration,
+    pub max_memory: u64,
+    /// `Some` when the profile allows WASI.
+    pub wasi: Option<WasiGrant>,
+}
+
+#[derive(Debug, Clone)]
+pub struct WasiGrant {
+    pub env: Vec<(String, String)>,
+    pub dirs: Vec<DirGrant>,
+    pub stdio: InitStdio,
+    pub deterministic: bool,
+}
+
+/// Why init stopped, when the sandbox stopped it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bound {
+    Timeout,
+    Memory { requested: u64 },
+}
+
+pub struct InitRun {
+    pub result: Result<Vec<u8>, wasmtime::Error>,
+    pub bound_hit: Option<Bound>,
+    /// What init wrote to stdout/stderr when stdio is captured.
+    pub captured_output: String,
+    /// Wall time from instantiation to the finished snapshot (compilation excluded).
+    pub init_millis: f64,
+}
+
+struct InitState {
+    wasi: Option<WasiP1Ctx>,
+    memory: MemoryCap,
+}
+
+struct MemoryCap {
+    max: u64,
+    exceeded: Option<u64>,
+}
+
+impl ResourceLimiter for MemoryCap {
+    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        if desired as u64 > self.max {
+            self.exceeded = Some(desired as u64);
+            wasmtime::bail!("init tried to grow linear memory to {desired} bytes, over the cap of {} bytes", self.max);
+        }
+        Ok(true)
+    }
+
+    fn table_growing(&mut self, _current: usize, _desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        Ok(true)
+    }
+}
+
+/// Captured init output is kept to this many bytes; more is cut.
+const CAPTURE_LIMIT: usize = 64 * 1024;
+
+/// Runs `wizer` on `wasm` inside the sandbox.
+pub fn run(wizer: &wasmtime_wizer::Wizer, wasm: &[u8], sandbox: &Sandbox) -> Result<InitRun> {
+    let mut config = Config::new();
+    config.epoch_interruption(true);
+    config.wasm_backtrace_details(wasmtime::WasmBacktraceDetails::Enable);
+    let engine = Engine::new(&config).map_err(anyhow::Error::from).context("creating the pre-init engine")?;
+
+    let capture = MemoryOutputPipe::new(CAPTURE_LIMIT);
+    let wasi = match &sandbox.wasi {
+        Some(grant) => Some(wasi_ctx(grant, &capture)?),
+        None => None,
+    };
+    let mut store = Store::new(&engine, InitState { wasi, memory: MemoryCap { max: sandbox.max_memory, exceeded: None } });
+    store.limiter(|state| &mut state.memory);
+    store.set_epoch_deadline(1);
+    store.epoch_deadline_trap();
+
+    let mut linker: Linker<InitState> = Linker::new(&engine);
+    if sandbox.wasi.is_some() {
+        wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |state: &mut InitState| {
+            state.wasi.as_mut().expect("WASI context exists when WASI is linked")
+        })
+        .map_err(anyhow::Error::from)
+        .context("linking WASI for pre-init")?;
+    }
+
+    let timed_out = Arc::new(AtomicBool::new(false));
+    let mut deadline: Option<mpsc::Sender<()>> = None;
+    let mut init_started: Option<std::time::Instant> = None;
+    let result = block_on(wizer.run(&mut store, wasm, async |store: &mut Store<InitState>, module: &Module| {
+        define_missing_imports(&mut linker, store, module)?;
+        // The clock starts after compilation: the budget is for the guest's own code.
+        deadline = Some(start_deadline(&engine, sandbox.timeout, timed_out.clone()));
+        init_started = Some(std::time::Instant::now());
+        linker.instantiate_async(store, module).await
+    }));
+    drop(deadline);
+    let init_millis = init_started.map_or(0.0, crate::stages::elapsed_ms);
+
+    let bound_hit = if let Some(requested) = store.data().memory.exceeded {
+        Some(Bound::Memory { requested })
+    } else if timed_out.load(Ordering::SeqCst) && result.is_err() {
+        Some(Bound::Timeout)
+    } else {
+        None
+    };
+    let captured_output = String::from_utf8_lossy(&capture.contents()).into_owned();
+    Ok(InitRun { result, bound_hit, captured_output, init_millis })
+}
+
+/// Every import the linker does not provide becomes a function that traps with a message
+/// naming the import and how to provide it, instead of wasmtime's generic "unknown import".
+fn define_missing_imports(linker: &mut Linker<InitState>, store: &mut Store<InitState>, module: &Module) -> wasmtime::Result<()> {
+    for import in module.imports() {
+        if linker.get_by_import(&mut *store, &import).is_some() {
+            continue;
+        }
+        let wasmtime::ExternType::Func(ty) = import.ty() else {
+            continue;
+        };
+        let (module_name, name) = (import.module().to_string(), import.name().to_string());
+        let advice = if module_name.starts_with("wasi") {
+            "WASI is not allowed during init; set `allow-wasi = true` in the profile (wasm32-wasip1 guests only)"
+        } else {
+            "the build machine provides no host functions during init; move this call out of the init function"
+        };
+        let message = format!("init called the import `{module_name}::{name}`: {advice}");
+        linker.func_new(&module_name, &name, ty, move |_, _, _| Err(wasmtime::Error::msg(message.clone())))?;
+    }
+    Ok(())
+}
+
+/// Bumps the engine's epoch once `timeout` passes, which traps the running init. Dropping the
+/// returned sender cancels it.
+fn start_deadline(engine: &Engine, timeout: Duration, timed_out: Arc<AtomicBool>) -> mpsc::Sender<()> {
+    let (cancel, cancelled) = mpsc::channel::<()>();
+    let engine = engine.clone();
+    std::thread::spawn(move || {
+        if let Err(mpsc::RecvTimeoutError::Timeout) = cancelled.recv_timeout(timeout) {
+            timed_out.store(true, Ordering::SeqCst);
+            engine.increment_epoch();
+        }
+    });
+    cancel
+}
+
+fn wasi_ctx(grant: &WasiGrant, capture: &MemoryOutputPipe) -> Result<WasiP1Ctx> {
+    let mut builder = WasiCtxBuilder::new();
+    // File reads happen inline: pre-init runs on our thread, not in an async runtime.
+    builder.allow_blocking_current_thread(true);
+    for (key, value) in &grant.env {
+        builder.env(key, value);
+    }
+    for dir in &grant.dirs {
+        let perms = if dir.writable { FsPerms::ReadWrite } else { FsPerms::ReadOnly };
+        builder
+            .preopened_dir(&dir.host, &dir.guest, perms)
+            .map_err(anyhow::Error::from)
+            .with_context(|| format!("granting directory {} to init as {}", dir.host.display(), dir.guest))?;
+    }
+    match grant.stdio {
+        InitStdio::Capture => {
+            builder.stdout(capture.clone()).stderr(capture.clone());
+        }
+        InitStdio::Inherit => {
+            builder.inherit_stdout().inherit_stderr();
+        }
+        InitStdio::Null => {}
+    }
+    if grant.deterministic {
+        let seed = deterministic_seed(grant);
+        builder
+            .secure_random(SeededStream::new(seed, b"secure"))
+            .insecure_random(SeededStream::new(seed, b"insecure"))
+            .insecure_random_seed(u128::from_le_bytes(seed[..16].try_into().expect("32-byte seed")))
+            .wall_clock(FixedWallClock(source_date_epoch()))
+            .monotonic_clock(SteppingMonotonicClock(AtomicU64::new(0)));
+    }
+    Ok(builder.build_p1())
+}
+
+/// The seed depends only on what init is given, so equal inputs give equal snapshots.
+fn deterministic_seed(grant: &WasiGrant) -> [u8; 32] {
+    use std::hash::Hash;
+    let mut hasher = Sha256Hasher::default();
+    "cargo-wasmship deterministic init v1".hash(&mut hasher);
+    grant.env.hash(&mut hasher);
+    let hex = hasher.hex();
+    Sha256::digest(hex.as_bytes()).into()
+}
+
+/// Seconds since the epoch from `SOURCE_DATE_EPOCH` (the reproducible-builds convention), or 0.
+fn source_date_epoch() -> Duration {
+    let secs = std::env::var("SOURCE_DATE_EPOCH").ok().and_then(|s| s.trim().parse::<u64>().ok()).unwrap_or(0);
+    Duration::from_secs(secs)
+}
+
+/// A byte stream of sha256(seed || label || counter) blocks: fixed for a seed, stable
+/// across releases (unlike a library RNG whose algorithm may change).
+struct SeededStream {
+    seed: [u8; 32],
+    label: &'static [u8],
+    counter: u64,
+    block: [u8; 32],
+    used: usize,
+}
+
+impl SeededStream {
+    fn new(seed: [u8; 32], label: &'static [u8]) -> Self {
+        SeededStream { seed, label, counter: 0, block: [0; 32], used: 32 }
+    }
+
+    fn fill(&mut self, dst: &mut [u8]) {
+        for byte in dst {
+            if self.used == 32 {
+                let mut hasher = Sha256::new();
+                hasher.update(self.seed);
+                hasher.update(self.label);
+                hasher.update(self.counter.to_le_bytes());
+                self.block = hasher.finalize().into();
+                self.counter += 1;
+                self.used = 0;
+            }
+            *byte = self.block[self.used];
+            self.used += 1;
+        }
+    }
+}
+
+impl rand_core::TryRng for SeededStream {
+    type Error = Infallible;
+
+    fn try_next_u32(&mut self) -> Result<u32, Infallible> {
+        let mut bytes = [0; 4];
+        self.fill(&mut bytes);
+        Ok(u32::from_le_bytes(bytes))
+    }
+
+    fn try_next_u64(&mut self) -> Result<u64, Infallible> {
+        let mut bytes = [0; 8];
+        self.fill(&mut bytes);
+        Ok(u64::from_le_bytes(bytes))
+    }
+
+    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Infallible> {
+        self.fill(dst);
+        Ok(())
+    }
+}
+
+struct FixedWallClock(Duration);
+
+impl wasmtime_wasi::HostWallClock for FixedWallClock {
+    fn resolution(&self) -> Duration {
+        Duration::from_nanos(1)
+    }
+    fn now(&self) -> Duration {
+        self.0
+    }
+}
+
+/// Advances 1 µs per reading, so timing loops in init end while staying deterministic.
+struct SteppingMonotonicClock(AtomicU64);
+
+impl wasmtime_wasi::HostMonotonicClock for SteppingMonotonicClock {
+    fn resolution(&self) -> u64 {
+        1
+    }
+    fn now(&self) -> u64 {
+        self.0.fetch_add(1_000, Ordering::Relaxed)
+    }
+}
+
+/// Drives a future that never waits on I/O (wizer's `run` with sync WASI) to completion.
+fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    use std::task::{Context as TaskContext, Poll, Waker};
+    let mut future = std::pin::pin!(future);
+    let mut cx = TaskContext::from_waker(Waker::noop());
+    loop {
+        if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
+            return output;
+        }
+        std::thread::yield_now();
+    }
+}

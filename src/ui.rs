@@ -1,0 +1,112 @@
+//! What the user sees on stderr: cargo-style status lines, a spinner per running stage on a
+//! terminal (plain lines otherwise, or with -q), and the stage table at the end.
+use crate::stages::preinit::human_bytes;
+use crate::stages::{StageReport, StageStatus};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::io::IsTerminal;
+use std::time::Duration;
+
+pub struct Ui {
+    spinners: bool,
+    color: bool,
+}
+
+pub struct Running {
+    bar: Option<ProgressBar>,
+}
+
+impl Ui {
+    pub fn new(quiet: bool) -> Ui {
+        let terminal = std::io::stderr().is_terminal();
+        let color = terminal && std::env::var_os("NO_COLOR").is_none();
+        Ui { spinners: terminal && !quiet, color }
+    }
+
+    /// A cargo-style line: a right-aligned green verb, then the message.
+    pub fn status(&self, verb: &str, message: &str) {
+        if self.color {
+            eprintln!("\x1b[1;32m{verb:>12}\x1b[0m {message}");
+        } else {
+            eprintln!("{verb:>12} {message}");
+        }
+    }
+
+    pub fn warn(&self, message: &str) {
+        if self.color {
+            eprintln!("\x1b[1;33mwarning\x1b[0m: {message}");
+        } else {
+            eprintln!("warning: {message}");
+        }
+    }
+
+    /// Shows `label` as running until [`Ui::finish`] is called with its report(s).
+    pub fn start(&self, label: &str) -> Running {
+        if !self.spinners {
+            return Running { bar: None };
+        }
+        let bar = ProgressBar::new_spinner();
+        bar.set_style(ProgressStyle::with_template("{spinner:.cyan} {msg} {elapsed:.dim}").expect("valid template"));
+        bar.set_message(format!("{label:>12}"));
+        bar.enable_steady_tick(Duration::from_millis(100));
+        Running { bar: Some(bar) }
+    }
+
+    pub fn finish(&self, running: Running, reports: &[&StageReport]) {
+        if let Some(bar) = running.bar {
+            bar.finish_and_clear();
+        }
+        for report in reports {
+            self.status(report.stage.name(), &summary(report));
+        }
+    }
+
+    /// The table printed at the end: stage, bytes, change, time.
+    pub fn table(&self, reports: &[StageReport]) {
+        eprintln!();
+        eprintln!("  {:<12} {:>11} {:>9} {:>9}  {}", "stage", "bytes", "change", "time", "notes");
+        for report in reports {
+            let (change, time) = match report.status {
+                StageStatus::Skipped => ("skipped".to_string(), "-".to_string()),
+                StageStatus::Cached => (change(report), "cached".to_string()),
+                StageStatus::Ran => (change(report), human_ms(report.millis)),
+            };
+            eprintln!(
+                "  {:<12} {:>11} {:>9} {:>9}  {}",
+                report.stage.name(),
+                human_bytes(report.bytes_out),
+                change,
+                time,
+                report.notes.join("; ")
+            );
+        }
+    }
+}
+
+fn summary(report: &StageReport) -> String {
+    match report.status {
+        StageStatus::Skipped => format!("skipped: {}", report.notes.join("; ")),
+        _ => {
+            let notes = if report.notes.is_empty() { String::new() } else { format!("  ({})", report.notes.join("; ")) };
+            format!("{} -> {} in {}{notes}", human_bytes(report.bytes_in), human_bytes(report.bytes_out), human_ms(report.millis))
+        }
+    }
+}
+
+/// Size change relative to the stage's input; `-` for stages without one (build) or whose
+/// output is a different kind of thing (precompile, package).
+fn change(report: &StageReport) -> String {
+    use crate::stages::Stage;
+    if report.bytes_in == 0 || matches!(report.stage, Stage::Precompile | Stage::Package) {
+        return "-".into();
+    }
+    let ratio = report.bytes_out as f64 / report.bytes_in as f64 - 1.0;
+    format!("{:+.1}%", ratio * 100.0)
+}
+
+pub fn human_ms(millis: f64) -> String {
+    if millis >= 1000.0 {
+        format!("{:.2} s", millis / 1000.0)
+    } else {
+        format!("{millis:.0} ms")
+    }
+}
