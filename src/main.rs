@@ -1,15 +1,5 @@
 //! `cargo wasmship`: one command from a Rust guest crate to production WebAssembly.
-mod cli;
-mod commands;
-mod config;
-mod digest;
-mod guest;
-mod manifest;
-mod output;
-mod stages;
-mod ui;
-mod wasm;
-
+use cargo_wasmship::cli;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {

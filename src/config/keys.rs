@@ -87,3 +87,14 @@ mod tests {
         assert_eq!(nearest("completely-different"), None);
     }
 }
+
+#[cfg(test)]
+mod readme_tests {
+    #[test]
+    fn readme_documents_every_key() {
+        let readme = include_str!("../../README.md");
+        for key in super::KEYS {
+            assert!(readme.contains(&format!("| `{}` |", key.name)), "README's key table lacks `{}`", key.name);
+        }
+    }
+}

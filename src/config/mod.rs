@@ -156,7 +156,10 @@ fn apply_layer(profile: &mut Profile, layer: &Layer) -> Result<()> {
         if keys::lookup(key).is_none() {
             let mut message = format!("unknown key `{key}` in {location}");
             match keys::nearest(key) {
-                Some(near) => message.push_str(&format!("\n  help: did you mean `{near}`?")),
+                Some(near) => {
+                    let doc = keys::lookup(near).map_or("", |k| k.doc);
+                    message.push_str(&format!("\n  help: did you mean `{near}`? ({doc})"));
+                }
                 None => message.push_str("\n  help: see the key table in cargo-wasmship's README"),
             }
             bail!(message);

@@ -1,0 +1,15 @@
+//! cargo-wasmship: one command from a Rust guest crate to production WebAssembly.
+//!
+//! The pipeline is `build -> preinit -> optimize -> strip -> precompile -> package`, one
+//! module per stage under [`stages`]; [`commands`] orchestrates them, [`cli`] only parses.
+//! The library exists so tests (and host-side tools) can drive single stages.
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod digest;
+pub mod guest;
+pub mod manifest;
+pub mod output;
+pub mod stages;
+pub mod ui;
+pub mod wasm;

@@ -1,0 +1,118 @@
+//! `cargo wasmship build` as users run it: the real binary on the fixture guests.
+mod common;
+
+use cargo_wasmship::digest::{sha256_hex, sri_sha384};
+use cargo_wasmship::manifest::{ArtifactKind, Manifest};
+use common::{answers, expected_answers, Fixture, Form};
+use snapbox::cmd::{cargo_bin, Command};
+use snapbox::data::IntoData;
+use std::io::Read;
+use std::path::Path;
+
+fn wasmship() -> Command {
+    Command::new(cargo_bin!("cargo-wasmship")).arg("wasmship").env_remove("RUST_BACKTRACE")
+}
+
+fn build(fixture: Fixture, out: &Path, extra: &[&str]) -> Manifest {
+    wasmship()
+        .arg("build")
+        .arg("--manifest-path")
+        .arg(fixture.manifest())
+        .arg("--out-dir")
+        .arg(out)
+        .arg("-q")
+        .args(extra)
+        .assert()
+        .success();
+    Manifest::read(&out.join("manifest.json")).expect("manifest parses")
+}
+
+/// Every artifact in the manifest exists with the recorded size, sha256 and integrity, and
+/// nothing else is in the directory.
+fn check_artifacts(out: &Path, manifest: &Manifest) {
+    let mut expected_files: Vec<String> = manifest.artifacts.iter().map(|a| a.file.clone()).collect();
+    expected_files.push("manifest.json".into());
+    expected_files.sort();
+    let mut files: Vec<String> =
+        std::fs::read_dir(out).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    files.sort();
+    assert_eq!(files, expected_files, "the output holds exactly the manifest's artifacts");
+
+    for artifact in &manifest.artifacts {
+        let bytes = std::fs::read(out.join(&artifact.file)).unwrap();
+        assert_eq!(bytes.len() as u64, artifact.bytes, "{}", artifact.file);
+        assert_eq!(sha256_hex(&bytes), artifact.sha256, "{}", artifact.file);
+        assert_eq!(sri_sha384(&bytes), artifact.integrity, "{}", artifact.file);
+        if artifact.immutable {
+            // Pre-compressed variants are named after the module they decode to
+            // (`app.<hash>.wasm.br`), so a server can pick them by `Accept-Encoding`.
+            let named_after = match &artifact.decoded {
+                Some(decoded) => manifest.artifact(decoded).expect("decoded artifact listed"),
+                None => artifact,
+            };
+            assert!(artifact.file.contains(&named_after.sha256[..16]), "{} carries its hash", artifact.file);
+        }
+    }
+}
+
+#[test]
+fn build_writes_every_artifact_and_a_manifest_that_matches_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let manifest = build(Fixture::Regex, &out, &[]);
+
+    let text = std::fs::read_to_string(out.join("manifest.json")).unwrap();
+    snapbox::assert_data_eq!(text.is_json(), snapbox::file!["snapshots/regex-guest.manifest.json": Json]);
+    check_artifacts(&out, &manifest);
+
+    let wasm = manifest.artifact("regex_guest.wasm").expect("shipped wasm");
+    let wasm_bytes = std::fs::read(out.join(&wasm.file)).unwrap();
+    for (name, encoding) in [("regex_guest.wasm.br", "br"), ("regex_guest.wasm.gz", "gzip")] {
+        let variant = manifest.artifact(name).unwrap_or_else(|| panic!("{name} listed"));
+        assert_eq!(variant.content_encoding.as_deref(), Some(encoding));
+        let compressed = std::fs::read(out.join(&variant.file)).unwrap();
+        let mut decoded = Vec::new();
+        match encoding {
+            "br" => brotli::Decompressor::new(&compressed[..], 4096).read_to_end(&mut decoded).unwrap(),
+            _ => flate2::read::GzDecoder::new(&compressed[..]).read_to_end(&mut decoded).unwrap(),
+        };
+        assert!(decoded == wasm_bytes, "{name} decompresses to exactly the .wasm");
+    }
+
+    let expected = expected_answers(Fixture::Regex);
+    assert_eq!(answers(Fixture::Regex, &Form::Wasm { bytes: &wasm_bytes, run_init: false }), expected);
+    let debug = manifest.artifacts.iter().find(|a| a.kind == ArtifactKind::DebugWasm).unwrap();
+    let debug_bytes = std::fs::read(out.join(&debug.file)).unwrap();
+    let sections = cargo_wasmship::wasm::ModuleFacts::read(&debug_bytes).unwrap().custom_sections;
+    assert!(sections.iter().any(|s| s == "name"), "debug.wasm keeps names: {sections:?}");
+    assert_eq!(answers(Fixture::Regex, &Form::Wasm { bytes: &debug_bytes, run_init: false }), expected);
+    let cwasm = manifest.artifacts.iter().find(|a| a.kind == ArtifactKind::Cwasm).unwrap();
+    assert_eq!(answers(Fixture::Regex, &Form::Cwasm(&out.join(&cwasm.file))), expected);
+}
+
+#[test]
+fn profile_and_flags_shape_the_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("fast");
+    // The fixture's `fast` profile: -O1, gzip only, no precompile.
+    let manifest = build(Fixture::Regex, &out, &["--profile", "fast", "--no-hash-names"]);
+    check_artifacts(&out, &manifest);
+    let names: Vec<&str> = manifest.artifacts.iter().map(|a| a.file.as_str()).collect();
+    assert_eq!(names, ["regex_guest.wasm", "regex_guest.wasm.gz", "regex_guest.debug.wasm"]);
+    let optimize = manifest.stages.iter().find(|s| s.stage == cargo_wasmship::stages::Stage::Optimize).unwrap();
+    assert_eq!(optimize.settings["passes"], serde_json::json!(["-O1"]));
+}
+
+#[test]
+fn wasi_guest_gets_env_and_dirs_from_its_profile() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let manifest = build(Fixture::Wasi, &out, &["--no-precompile"]);
+    check_artifacts(&out, &manifest);
+    let preinit = &manifest.stages[1];
+    assert_eq!(preinit.settings["wasi"]["env"], serde_json::json!(["GREETING"]), "env names, never values");
+    assert!(!std::fs::read_to_string(out.join("manifest.json")).unwrap().contains(common::GREETING));
+    let wasm = manifest.artifact("wasi_guest.wasm").unwrap();
+    let bytes = std::fs::read(out.join(&wasm.file)).unwrap();
+    assert_eq!(answers(Fixture::Wasi, &Form::Wasm { bytes: &bytes, run_init: false }), expected_answers(Fixture::Wasi));
+}

@@ -1,0 +1,197 @@
+//! Shared by the integration tests: build the fixture guests for real, and ask any form of a
+//! guest (raw, pre-initialized, optimized, stripped, precompiled) the same questions.
+#![allow(dead_code)]
+
+use cargo_wasmship::config::GuestTarget;
+use cargo_wasmship::guest::{self, CargoArgs};
+use cargo_wasmship::stages::build::{self, BuildConfig};
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use wasmtime::{Engine, Instance, Linker, Module, Store};
+use wasmtime_wasi::p1::WasiP1Ctx;
+use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fixture {
+    /// wasm32-unknown-unknown; `wizer.initialize` compiles a RegexSet and a CRC table.
+    Regex,
+    /// wasm32-wasip1; `wizer-initialize` reads $GREETING and /data/words.txt.
+    Wasi,
+}
+
+pub const GREETING: &str = "hello from the build machine";
+
+impl Fixture {
+    pub fn dir(self) -> PathBuf {
+        let name = match self {
+            Fixture::Regex => "regex-guest",
+            Fixture::Wasi => "wasi-guest",
+        };
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+    }
+
+    pub fn manifest(self) -> PathBuf {
+        self.dir().join("Cargo.toml")
+    }
+
+    pub fn target(self) -> GuestTarget {
+        match self {
+            Fixture::Regex => GuestTarget::Unknown,
+            Fixture::Wasi => GuestTarget::Wasip1,
+        }
+    }
+
+    pub fn init_export(self) -> &'static str {
+        match self {
+            Fixture::Regex => "wizer.initialize",
+            Fixture::Wasi => "wizer-initialize",
+        }
+    }
+}
+
+/// The guest as cargo builds it, through the real build stage (built once per test binary).
+pub fn raw_wasm(fixture: Fixture) -> Vec<u8> {
+    static REGEX: OnceLock<Vec<u8>> = OnceLock::new();
+    static WASI: OnceLock<Vec<u8>> = OnceLock::new();
+    let cell = match fixture {
+        Fixture::Regex => &REGEX,
+        Fixture::Wasi => &WASI,
+    };
+    cell.get_or_init(|| {
+        let cargo = CargoArgs { manifest_path: Some(fixture.manifest()), ..Default::default() };
+        let guest = guest::locate(&cargo).expect("fixture metadata");
+        let config = BuildConfig {
+            cargo: &cargo,
+            cargo_profile: "release",
+            target: fixture.target(),
+            features: vec![],
+            all_features: false,
+            no_default_features: false,
+            quiet: true,
+        };
+        build::run(&guest, &config).expect("fixture builds").stage.bytes
+    })
+    .clone()
+}
+
+/// Named answers a guest gives; equal answers mean equal behaviour for these tests.
+pub type Answers = Vec<(String, i64)>;
+
+/// How to load the module under test.
+pub enum Form<'a> {
+    /// A .wasm; `run_init` calls the init export (and `_initialize`) first, as a host of the
+    /// raw module must.
+    Wasm { bytes: &'a [u8], run_init: bool },
+    /// A .cwasm file, loaded with `Module::deserialize_file`.
+    Cwasm(&'a Path),
+}
+
+pub struct Loaded {
+    pub store: Store<WasiP1Ctx>,
+    pub instance: Instance,
+    pub module: Module,
+}
+
+/// Instantiates `form`. The raw WASI guest gets the env var and directory its init reads; a
+/// pre-initialized one gets neither, so its answers must come from the snapshot.
+pub fn load(fixture: Fixture, form: &Form<'_>) -> Loaded {
+    let engine = Engine::default();
+    let module = match form {
+        Form::Wasm { bytes, .. } => Module::new(&engine, bytes).expect("module compiles"),
+        // SAFETY: the file was written by the tool under test for this wasmtime version.
+        Form::Cwasm(path) => unsafe { Module::deserialize_file(&engine, path) }.expect("cwasm deserializes"),
+    };
+    let raw = matches!(form, Form::Wasm { run_init: true, .. });
+    let mut wasi = WasiCtxBuilder::new();
+    if raw && fixture == Fixture::Wasi {
+        wasi.env("GREETING", GREETING);
+        wasi.preopened_dir(fixture.dir().join("data"), "/data", FsPerms::ReadOnly).expect("preopen");
+    }
+    let mut store = Store::new(&engine, wasi.build_p1());
+    let mut linker: Linker<WasiP1Ctx> = Linker::new(&engine);
+    wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |ctx| ctx).expect("link WASI");
+    let instance = linker.instantiate(&mut store, &module).expect("instantiates");
+    if raw {
+        for name in ["_initialize", fixture.init_export()] {
+            if let Some(func) = instance.get_func(&mut store, name) {
+                func.typed::<(), ()>(&store).unwrap().call(&mut store, ()).expect("init runs");
+            }
+        }
+    }
+    Loaded { store, instance, module }
+}
+
+impl Loaded {
+    pub fn call(&mut self, name: &str, args: &[i32]) -> i64 {
+        let func = self.instance.get_func(&mut self.store, name).unwrap_or_else(|| panic!("export `{name}`"));
+        let params: Vec<wasmtime::Val> = args.iter().map(|a| wasmtime::Val::I32(*a)).collect();
+        let mut results = [wasmtime::Val::I32(0)];
+        func.call(&mut self.store, &params, &mut results).unwrap_or_else(|e| panic!("calling `{name}`: {e:?}"));
+        results[0].unwrap_i32() as i64
+    }
+
+    /// Copies `text` into guest memory through the guest's own `alloc`.
+    pub fn put_str(&mut self, text: &str) -> (i32, i32) {
+        let ptr = self.call("alloc", &[text.len() as i32]) as i32;
+        let memory = self.instance.get_memory(&mut self.store, "memory").expect("memory export");
+        memory.write(&mut self.store, ptr as usize, text.as_bytes()).expect("write to guest memory");
+        (ptr, text.len() as i32)
+    }
+
+    pub fn exports(&self) -> Vec<String> {
+        self.module.exports().map(|e| e.name().to_string()).collect()
+    }
+}
+
+/// Asks the fixture's questions twice (answers must not drift between calls) and returns
+/// them with the init counter read last.
+pub fn answers(fixture: Fixture, form: &Form<'_>) -> Answers {
+    let mut guest = load(fixture, form);
+    let first = ask(fixture, &mut guest);
+    let second = ask(fixture, &mut guest);
+    assert_eq!(first, second, "answers changed between two rounds of calls");
+    let mut answers = first;
+    answers.push(("init_count".into(), guest.call("init_count", &[])));
+    answers
+}
+
+fn ask(fixture: Fixture, guest: &mut Loaded) -> Answers {
+    let mut out = Answers::new();
+    match fixture {
+        Fixture::Regex => {
+            let samples = guest.call("sample_count", &[]);
+            for i in 0..samples as i32 {
+                out.push((format!("classify_sample({i})"), guest.call("classify_sample", &[i])));
+            }
+            for i in [0, 1, 7, 128, 255] {
+                out.push((format!("crc_table_at({i})"), guest.call("crc_table_at", &[i])));
+            }
+            for text in ["http://a.b/../c", "union all select 1 from t", "x@y.io 078-05-1120", ""] {
+                let (ptr, len) = guest.put_str(text);
+                out.push((format!("classify({text:?})"), guest.call("classify", &[ptr, len])));
+            }
+        }
+        Fixture::Wasi => {
+            let len = guest.call("greeting_len", &[]);
+            out.push(("greeting_len".into(), len));
+            for i in 0..len.max(0) as i32 {
+                out.push((format!("greeting_byte({i})"), guest.call("greeting_byte", &[i])));
+            }
+            out.push(("distinct_words".into(), guest.call("distinct_words", &[])));
+            for word in ["the", "fox", "dog", "cat"] {
+                let (ptr, len) = guest.put_str(word);
+                out.push((format!("word_count({word})"), guest.call("word_count", &[ptr, len])));
+            }
+        }
+    }
+    out
+}
+
+/// The raw guest's answers after running its init once: what every later form must give.
+pub fn expected_answers(fixture: Fixture) -> Answers {
+    let raw = raw_wasm(fixture);
+    let answers = answers(fixture, &Form::Wasm { bytes: &raw, run_init: true });
+    assert!(answers.iter().all(|(_, v)| *v != -1), "raw guest answered -1 (not initialized): {answers:?}");
+    assert_eq!(answers.last().unwrap().1, 1, "init ran once in the raw guest");
+    answers
+}

@@ -1,0 +1,147 @@
+//! Each stage, run for real on real guests: the output of every stage answers exactly like
+//! the raw guest after its init, and pre-initialized forms never run init again.
+mod common;
+
+use cargo_wasmship::config::{DirGrant, InitStdio};
+use cargo_wasmship::stages::optimize::{self, OptimizeConfig};
+use cargo_wasmship::stages::precompile::{self, PrecompileConfig};
+use cargo_wasmship::stages::preinit::sandbox::{Sandbox, WasiGrant};
+use cargo_wasmship::stages::preinit::{self, PreinitConfig};
+use cargo_wasmship::stages::strip::{self, StripConfig};
+use cargo_wasmship::stages::StageStatus;
+use cargo_wasmship::wasm::ModuleFacts;
+use common::{answers, expected_answers, raw_wasm, Fixture, Form};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+fn preinit_config(fixture: Fixture) -> PreinitConfig {
+    let wasi = (fixture == Fixture::Wasi).then(|| WasiGrant {
+        env: vec![("GREETING".into(), common::GREETING.into())],
+        dirs: vec![DirGrant { host: fixture.dir().join("data"), guest: "/data".into(), writable: false }],
+        stdio: InitStdio::Capture,
+        deterministic: true,
+    });
+    PreinitConfig {
+        enabled: None,
+        init_func: None,
+        keep_init_func: false,
+        rename_funcs: BTreeMap::new(),
+        sandbox: Sandbox { timeout: Duration::from_secs(10), max_memory: 1 << 30, wasi },
+    }
+}
+
+fn passes(list: &[&str]) -> OptimizeConfig {
+    OptimizeConfig { passes: Some(list.iter().map(|s| s.to_string()).collect()), wasm_features: vec![] }
+}
+
+/// Runs preinit -> optimize -> strip -> precompile and checks every output against the raw
+/// guest's answers.
+fn every_stage_answers_like_the_raw_guest(fixture: Fixture, pass_list: &[&str]) {
+    let expected = expected_answers(fixture);
+    let raw = raw_wasm(fixture);
+
+    let snapshot = preinit::run(&raw, &preinit_config(fixture)).expect("preinit");
+    assert_eq!(snapshot.report.status, StageStatus::Ran);
+    assert!(snapshot.report.notes[0].contains(fixture.init_export()), "{:?}", snapshot.report.notes);
+    let facts = ModuleFacts::read(&snapshot.bytes).unwrap();
+    assert!(!facts.exports_func(fixture.init_export()), "init export removed after pre-init");
+    assert!(!facts.exports_func("_initialize"), "WASI reactor init removed after pre-init");
+    assert_eq!(answers(fixture, &Form::Wasm { bytes: &snapshot.bytes, run_init: false }), expected, "preinit");
+
+    let optimized = optimize::run(&snapshot.bytes, &passes(pass_list)).expect("optimize");
+    assert!(optimized.bytes.len() < snapshot.bytes.len(), "wasm-opt shrank the module");
+    assert_eq!(answers(fixture, &Form::Wasm { bytes: &optimized.bytes, run_init: false }), expected, "optimize");
+
+    let stripped = strip::run(&optimized.bytes, &StripConfig { enabled: true, keep_sections: vec![] }).expect("strip");
+    assert!(ModuleFacts::read(&stripped.bytes).unwrap().custom_sections.is_empty());
+    assert_eq!(answers(fixture, &Form::Wasm { bytes: &stripped.bytes, run_init: false }), expected, "strip");
+
+    let targets = precompile::resolve_targets(&PrecompileConfig { targets: vec!["host".into()] }).unwrap();
+    let compiled = precompile::run(&stripped.bytes, &targets).expect("precompile");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("guest.cwasm");
+    std::fs::write(&path, &compiled[0].bytes).unwrap();
+    assert_eq!(answers(fixture, &Form::Cwasm(&path)), expected, "precompile");
+}
+
+#[test]
+fn regex_guest_default_passes() {
+    every_stage_answers_like_the_raw_guest(Fixture::Regex, &["--converge", "-Oz", "--gufa"]);
+}
+
+#[test]
+fn regex_guest_long_pass_list() {
+    every_stage_answers_like_the_raw_guest(
+        Fixture::Regex,
+        &["--converge", "--flatten", "--rereloop", "-Oz", "--gufa", "-Oz"],
+    );
+}
+
+#[test]
+fn wasi_guest_default_passes() {
+    every_stage_answers_like_the_raw_guest(Fixture::Wasi, &["--converge", "-Oz", "--gufa"]);
+}
+
+#[test]
+fn keep_init_func_keeps_the_export_and_renames_apply() {
+    let raw = raw_wasm(Fixture::Regex);
+    let mut config = preinit_config(Fixture::Regex);
+    config.keep_init_func = true;
+    config.rename_funcs.insert("count_of_inits".into(), "init_count".into());
+    let snapshot = preinit::run(&raw, &config).unwrap();
+    let facts = ModuleFacts::read(&snapshot.bytes).unwrap();
+    assert!(facts.exports_func("wizer.initialize"));
+    assert!(facts.exports_func("count_of_inits"));
+    assert!(!facts.exports_func("init_count"));
+}
+
+#[test]
+fn explicit_init_func_and_disabled_preinit() {
+    let raw = raw_wasm(Fixture::Regex);
+    let mut config = preinit_config(Fixture::Regex);
+    config.enabled = Some(false);
+    let skipped = preinit::run(&raw, &config).unwrap();
+    assert_eq!(skipped.report.status, StageStatus::Skipped);
+    assert_eq!(skipped.bytes, raw);
+
+    let mut config = preinit_config(Fixture::Regex);
+    config.init_func = Some("wizer.initialize".into());
+    let snapshot = preinit::run(&raw, &config).unwrap();
+    assert_eq!(snapshot.report.status, StageStatus::Ran);
+}
+
+#[test]
+fn wasi_snapshots_are_deterministic() {
+    let raw = raw_wasm(Fixture::Wasi);
+    let a = preinit::run(&raw, &preinit_config(Fixture::Wasi)).unwrap();
+    let b = preinit::run(&raw, &preinit_config(Fixture::Wasi)).unwrap();
+    assert_eq!(a.report.sha256_out, b.report.sha256_out, "same inputs, same snapshot");
+}
+
+#[test]
+fn optimize_orders_passes_like_wasm_opt() {
+    // -O0 then a named pass is a different program from the named pass then -Oz: the stage
+    // must run the list in the order given, not collapse it to one level.
+    let snapshot = preinit::run(&raw_wasm(Fixture::Regex), &preinit_config(Fixture::Regex)).unwrap();
+    let a = optimize::run(&snapshot.bytes, &passes(&["-O1", "--dce"])).unwrap();
+    let b = optimize::run(&snapshot.bytes, &passes(&["-O1", "--dce", "-Oz"])).unwrap();
+    assert!(b.bytes.len() < a.bytes.len(), "a later -Oz shrinks further ({} vs {})", b.bytes.len(), a.bytes.len());
+    let skipped = optimize::run(&snapshot.bytes, &OptimizeConfig { passes: None, wasm_features: vec![] }).unwrap();
+    assert_eq!(skipped.report.status, StageStatus::Skipped);
+    assert_eq!(skipped.bytes, snapshot.bytes);
+}
+
+#[test]
+fn cross_triples_compile_and_record_compatibility() {
+    let stripped = strip::run(&raw_wasm(Fixture::Wasi), &StripConfig { enabled: true, keep_sections: vec![] }).unwrap();
+    let requested = vec!["host".into(), "aarch64-unknown-linux-gnu".into(), "x86_64-pc-windows-msvc".into()];
+    let targets = precompile::resolve_targets(&PrecompileConfig { targets: requested }).unwrap();
+    let compiled = precompile::run(&stripped.bytes, &targets).unwrap();
+    assert_eq!(compiled.len(), 3);
+    let hashes: std::collections::HashSet<_> = compiled.iter().map(|c| c.info.compatibility_hash.clone()).collect();
+    assert_eq!(hashes.len(), 3, "each triple has its own engine compatibility hash");
+    for c in &compiled {
+        assert!(wasmtime::Engine::detect_precompiled(&c.bytes).is_some(), "{} is a precompiled module", c.info.triple);
+        assert_eq!(c.info.wasmtime_version, precompile::wasmtime_version());
+    }
+}
