@@ -20,6 +20,16 @@ pub struct Cli {
 enum Command {
     /// Run the whole pipeline for a guest crate.
     Build(BuildArgs),
+    /// Check an output directory against its manifest.json: sizes, sha256, integrity, that
+    /// .br/.gz decode to their module, and no missing or extra files.
+    Verify(VerifyArgs),
+}
+
+#[derive(Args)]
+struct VerifyArgs {
+    /// The output directory or its manifest.json.
+    #[arg(value_name = "DIR|MANIFEST")]
+    path: PathBuf,
 }
 
 #[derive(Args)]
@@ -209,5 +219,6 @@ pub fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<()> {
             };
             commands::build::run(&request).map(|_| ())
         }
+        Command::Verify(args) => commands::verify::run(&args.path, &crate::ui::Ui::new(false)),
     }
 }

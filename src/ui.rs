@@ -15,6 +15,13 @@ pub struct Running {
     bar: Option<ProgressBar>,
 }
 
+impl Running {
+    /// For work that shows its own progress (cargo).
+    pub fn none() -> Running {
+        Running { bar: None }
+    }
+}
+
 impl Ui {
     pub fn new(quiet: bool) -> Ui {
         let terminal = std::io::stderr().is_terminal();

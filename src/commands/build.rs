@@ -87,9 +87,9 @@ fn plan(request: &Request, ui: &Ui) -> Result<Plan> {
     };
 
     let optimize = OptimizeConfig { passes: profile.wasm_opt.clone(), wasm_features: profile.wasm_features.clone() };
-    stages::optimize::plan(&optimize)?;
+    stages::optimize::plan(&optimize).map_err(bad_setting(&profile, "wasm-opt", "optimize stage; binaryen did not run"))?;
     let cwasm_targets = stages::precompile::resolve_targets(&PrecompileConfig { targets: profile.precompile.clone() })
-        .context("invalid `precompile` setting (precompile stage)")?;
+        .map_err(bad_setting(&profile, "precompile", "precompile stage"))?;
     let preinit = preinit_config(&profile, ui)?;
     let strip = StripConfig { enabled: profile.strip, keep_sections: profile.keep_sections.clone() };
     let package = PackageConfig {
@@ -197,23 +197,22 @@ fn execute(request: &Request, plan: &Plan, ui: &Ui) -> Result<Outcome> {
         ),
     );
     let built = stages::build::run(guest, &build_config)?;
-    ui.finish(ui.start("build"), &[&built.stage.report]);
+    ui.finish(crate::ui::Running::none(), &[&built.stage.report]);
     let input = built.stage.bytes;
     let mut reports = vec![built.stage.report];
 
     let running = ui.start("preinit");
-    let preinit = stages::preinit::run(&input, &plan.preinit)
-        .with_context(|| format!("pre-initializing {}", built.artifact.display()))?;
+    let preinit = stages::preinit::run(&input, &plan.preinit).map_err(at_file(&built.artifact))?;
     ui.finish(running, &[&preinit.report]);
     reports.push(preinit.report);
 
     let running = ui.start("optimize");
-    let optimized = stages::optimize::run(&preinit.bytes, &plan.optimize)?;
+    let optimized = stages::optimize::run(&preinit.bytes, &plan.optimize).map_err(at_file(&built.artifact))?;
     ui.finish(running, &[&optimized.report]);
     reports.push(optimized.report);
 
     let running = ui.start("strip");
-    let stripped = stages::strip::run(&optimized.bytes, &plan.strip)?;
+    let stripped = stages::strip::run(&optimized.bytes, &plan.strip).map_err(at_file(&built.artifact))?;
     ui.finish(running, &[&stripped.report]);
     reports.push(stripped.report);
 
@@ -223,7 +222,7 @@ fn execute(request: &Request, plan: &Plan, ui: &Ui) -> Result<Outcome> {
         || stages::precompile::run(&stripped.bytes, &plan.cwasm_targets),
         || stages::package::compress(&stripped.bytes, &plan.package),
     );
-    let (precompiled, compressed) = (precompiled?, compressed?);
+    let (precompiled, compressed) = (precompiled.map_err(at_file(&built.artifact))?, compressed?);
     let precompile_reports: Vec<StageReport> = precompiled.iter().map(|p| p.report.clone()).collect();
     let (files, package_report) =
         stages::package::run(&stripped.bytes, &optimized.bytes, compressed, precompiled, &plan.package);
@@ -257,8 +256,11 @@ fn execute(request: &Request, plan: &Plan, ui: &Ui) -> Result<Outcome> {
     };
 
     let staging = Staging::begin(&plan.out_dir)?;
-    for file in &files {
+    for (i, file) in files.iter().enumerate() {
         staging.write(&file.artifact.file, &file.bytes)?;
+        if i == 0 {
+            hold_for_kill_test(staging.path());
+        }
     }
     staging.write(manifest::FILE_NAME, manifest.to_json().as_bytes())?;
     staging.commit().with_context(|| format!("replacing {}", plan.out_dir.display()))?;
@@ -267,6 +269,47 @@ fn execute(request: &Request, plan: &Plan, ui: &Ui) -> Result<Outcome> {
     ui.table(&manifest.stages);
     ui.status("Finished", &format!("{} artifacts in {}", manifest.artifacts.len(), plan.out_dir.display()));
     Ok(Outcome { out_dir: plan.out_dir.clone(), manifest })
+}
+
+/// Test hook: with `CARGO_WASMSHIP_TEST_HOLD_STAGED=1` the build stops after staging its
+/// first artifact, says so on stderr, and waits to be killed, so a test can show that a kill
+/// mid-write leaves the previous output intact.
+fn hold_for_kill_test(staging: &Path) {
+    if std::env::var_os("CARGO_WASMSHIP_TEST_HOLD_STAGED").is_some() {
+        eprintln!("wasmship-test: staged first artifact in {}", staging.display());
+        std::thread::sleep(Duration::from_secs(120));
+    }
+}
+
+/// Names the stage and where the offending key was set under an error's first line.
+fn bad_setting<'a>(profile: &'a Profile, key: &'a str, stage: &'a str) -> impl FnOnce(anyhow::Error) -> anyhow::Error + 'a {
+    move |error| {
+        let text = error.to_string();
+        let (first, rest) = text.split_once('\n').unwrap_or((&text, ""));
+        let mut message = format!("{first} ({stage})\n  --> {}", profile.origin(key));
+        if !rest.is_empty() {
+            message.push('\n');
+            message.push_str(rest);
+        }
+        anyhow::anyhow!(message)
+    }
+}
+
+/// Adds `--> <file>` under an error's first line: the module the failing stage worked on.
+fn at_file(file: &Path) -> impl FnOnce(anyhow::Error) -> anyhow::Error + '_ {
+    move |error| {
+        let text = error.to_string();
+        let (first, rest) = text.split_once('\n').unwrap_or((&text, ""));
+        let mut message = format!("{first}\n  --> {} (from cargo)", file.display());
+        if !rest.is_empty() {
+            message.push('\n');
+            message.push_str(rest);
+        }
+        for cause in error.chain().skip(1) {
+            message.push_str(&format!("\n  caused by: {cause}"));
+        }
+        anyhow::anyhow!(message)
+    }
 }
 
 /// The resolved profile as published in the manifest: no env values (they may be secrets),

@@ -171,6 +171,11 @@ fn apply_layer(profile: &mut Profile, layer: &Layer) -> Result<()> {
                 mismatch.got
             );
         }
+        let origin = match &layer.file {
+            Some(file) => format!("{} of {}", layer.table, file.display()),
+            None => layer.table.clone(),
+        };
+        profile.origins.insert(key.clone(), origin);
         // Paths are relative to the file that wrote them, not to wherever cargo runs.
         match key.as_str() {
             "out-dir" => profile.out_dir = profile.out_dir.take().map(|p| layer.base_dir.join(p)),

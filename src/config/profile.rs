@@ -97,6 +97,19 @@ pub struct Profile {
     pub gzip_level: u32,
     pub hash_names: bool,
     pub out_dir: Option<PathBuf>,
+    /// Where each key that is not a default was set, for errors about its value.
+    #[serde(skip)]
+    pub origins: BTreeMap<String, String>,
+}
+
+impl Profile {
+    /// `` `key` set in <table> of <file> `` or `` `key` (default) ``.
+    pub fn origin(&self, key: &str) -> String {
+        match self.origins.get(key) {
+            Some(origin) => format!("`{key}` set in {origin}"),
+            None => format!("`{key}` (default)"),
+        }
+    }
 }
 
 fn as_secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -135,6 +148,7 @@ impl Default for Profile {
             gzip_level: 9,
             hash_names: true,
             out_dir: None,
+            origins: BTreeMap::new(),
         }
     }
 }

@@ -92,14 +92,15 @@ pub fn run(guest: &Guest, config: &BuildConfig<'_>) -> Result<BuildOutput> {
         )
     })?;
     let bytes = std::fs::read(&artifact).with_context(|| format!("reading {}", artifact.display()))?;
-    crate::wasm::validate(&bytes).with_context(|| {
-        format!(
-            "{} is not valid WebAssembly (build stage); a post-build step may have modified it — \
-             run `cargo clean -p {}` and build again",
+    if let Err(invalid) = crate::wasm::validate(&bytes) {
+        bail!(
+            "{invalid} (build stage)\n  --> {}\n  \
+             help: cargo's linker wrote this file; a post-link step (custom linker, RUSTFLAGS, a tool \
+             run on target/) may have damaged it. Run `cargo clean -p {}` and build again",
             artifact.display(),
             guest.package.name
-        )
-    })?;
+        );
+    }
 
     let settings = json!({
         "cargo-profile": config.cargo_profile,

@@ -278,13 +278,20 @@ fn explain_failure(
              help: if init really needs that much, raise the bound: `init-max-memory = \"{}MiB\"`",
             human_bytes(requested),
             human_bytes(config.sandbox.max_memory),
-            (requested >> 20).next_power_of_two().max(1)
+            ((requested >> 20) + 1).next_power_of_two().max((config.sandbox.max_memory >> 20) * 2)
         ),
-        None => format!("init `{init_func}` failed (preinit stage)\n{}", describe_trap(&error)),
+        None => {
+            // A trap names itself; a refused host call carries our message naming the import.
+            let headline = match error.downcast_ref::<wasmtime::Trap>() {
+                Some(trap) => {
+                    let trap = trap.to_string();
+                    format!("init `{init_func}` trapped: {} (preinit stage)", trap.trim_start_matches("wasm trap: "))
+                }
+                None => format!("{} (preinit stage)", error.root_cause()),
+            };
+            format!("{headline}\n{}", describe_trap(&error))
+        }
     };
-    if bound.is_none() && message.contains("unknown import") {
-        message.push_str("\n  help: give init the imports it needs, or move those calls out of init");
-    }
     let captured = captured.trim_end();
     if !captured.is_empty() {
         let tail: Vec<&str> = captured.lines().rev().take(15).collect();
@@ -298,23 +305,21 @@ fn explain_failure(
 
 /// The error's own messages and the guest's wasm backtrace, without the host's Rust stack.
 fn describe_trap(error: &wasmtime::Error) -> String {
-    let messages: Vec<String> = error
-        .chain()
-        .map(|cause| cause.to_string())
-        .filter(|m| !m.starts_with("error while executing at wasm backtrace"))
-        .collect();
-    let mut text = format!("  {}", messages.join(": "));
+    let mut text = String::new();
     let Some(backtrace) = error.downcast_ref::<wasmtime::WasmBacktrace>() else {
         return text;
     };
     let names: Vec<&str> = backtrace.frames().iter().filter_map(|f| f.func_name()).collect();
     if names.iter().any(|n| n.contains("rust_panic") || n.contains("__rust_start_panic")) {
         text.push_str(
-            "\n  the guest panicked (a Rust panic in wasm ends in an `unreachable` trap); \
+            "  the guest panicked (a Rust panic in wasm ends in an `unreachable` trap); \
              the frames below show where",
         );
     }
-    text.push_str("\n  wasm backtrace:");
+    if !text.is_empty() {
+        text.push('\n');
+    }
+    text.push_str("  wasm backtrace:");
     for (i, frame) in backtrace.frames().iter().take(16).enumerate() {
         let name = frame.func_name().map(|n| format!("{:#}", rustc_demangle::demangle(n)));
         let shown: String = name.as_deref().unwrap_or("<unnamed>").chars().take(110).collect();
