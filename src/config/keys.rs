@@ -13,7 +13,7 @@ pub const KEYS: &[Key] = &[
     Key { name: "features", expects: "a list of strings", doc: "cargo features of the guest" },
     Key { name: "all-features", expects: "a boolean", doc: "build the guest with `--all-features`" },
     Key { name: "no-default-features", expects: "a boolean", doc: "build the guest with `--no-default-features`" },
-    Key { name: "name", expects: "a string", doc: "artifact base name (default: the guest's lib name)" },
+    Key { name: "name", expects: "a file name stem (letters, digits, `_`, `-`, `.`)", doc: "artifact base name (default: the guest's lib name)" },
     Key { name: "preinit", expects: "a boolean", doc: "run Wizer pre-init; unset = run when an init export exists" },
     Key { name: "init-func", expects: "a string", doc: "init export (default: `wizer.initialize` or `wizer-initialize`)" },
     Key { name: "keep-init-func", expects: "a boolean", doc: "keep exporting the init function after pre-init" },

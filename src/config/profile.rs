@@ -177,7 +177,7 @@ impl Profile {
             "features" => self.features = string_list(value).ok_or_else(bad)?,
             "all-features" => self.all_features = value.as_bool().ok_or_else(bad)?,
             "no-default-features" => self.no_default_features = value.as_bool().ok_or_else(bad)?,
-            "name" => self.name = Some(string(value).ok_or_else(bad)?),
+            "name" => self.name = Some(string(value).filter(|n| is_file_stem(n)).ok_or_else(bad)?),
             "preinit" => self.preinit = Some(value.as_bool().ok_or_else(bad)?),
             "init-func" => self.init_func = Some(string(value).ok_or_else(bad)?),
             "keep-init-func" => self.keep_init_func = value.as_bool().ok_or_else(bad)?,
@@ -226,6 +226,13 @@ impl Profile {
         }
         Ok(())
     }
+}
+
+/// Artifact names become file names: letters, digits, `_`, `-`, `.`, not starting with `.`.
+fn is_file_stem(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with('.')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
 }
 
 /// A short description of a value for error messages: its TOML type and, when short, itself.
@@ -306,7 +313,7 @@ pub fn dir_grant(value: &Value) -> Option<DirGrant> {
 /// Seconds as a number, or a string with a unit: `"500ms"`, `"30s"`, `"2m"`.
 pub fn duration(value: &Value) -> Option<Duration> {
     if let Some(secs) = value.as_f64() {
-        return (secs > 0.0 && secs.is_finite()).then(|| Duration::from_secs_f64(secs));
+        return positive_secs(secs);
     }
     let text = value.as_str()?.trim();
     let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
@@ -318,7 +325,12 @@ pub fn duration(value: &Value) -> Option<Duration> {
         "m" | "min" => number * 60.0,
         _ => return None,
     };
-    (secs > 0.0).then(|| Duration::from_secs_f64(secs))
+    positive_secs(secs)
+}
+
+/// `None` for zero, negative, or too large for a `Duration` (which would panic).
+fn positive_secs(secs: f64) -> Option<Duration> {
+    Duration::try_from_secs_f64(secs).ok().filter(|d| !d.is_zero())
 }
 
 /// Bytes as an integer, or a string with a binary or decimal unit: `"512MiB"`, `"4GiB"`, `"1GB"`.
@@ -353,6 +365,8 @@ mod tests {
         assert_eq!(duration(&json!(2)), Some(Duration::from_secs(2)));
         assert_eq!(duration(&json!("500ms")), Some(Duration::from_millis(500)));
         assert_eq!(duration(&json!("0s")), None);
+        assert_eq!(duration(&json!(1e300)), None);
+        assert_eq!(duration(&json!(-2)), None);
         assert_eq!(byte_size(&json!("512MiB")), Some(512 << 20));
         assert_eq!(byte_size(&json!("4 GiB")), Some(4 << 30));
         assert_eq!(byte_size(&json!("lots")), None);

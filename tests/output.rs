@@ -1,0 +1,179 @@
+//! The output directory is only ever the last good build or the new one: killed builds,
+//! concurrent builds and tampered files.
+use cargo_wasmship::manifest::{ArtifactKind, Manifest};
+use snapbox::cmd::cargo_bin;
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+fn guest_manifest() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/bad-init/Cargo.toml")
+}
+
+fn target_dir() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("output-tests")
+}
+
+fn build_command(out: &Path, extra: &[&str]) -> Command {
+    let mut command = Command::new(cargo_bin!("cargo-wasmship"));
+    command
+        .args(["build", "-q", "--manifest-path"])
+        .arg(guest_manifest())
+        .arg("--target-dir")
+        .arg(target_dir())
+        .arg("--out-dir")
+        .arg(out)
+        .args(extra)
+        .env_remove("RUST_BACKTRACE")
+        .stdin(Stdio::null());
+    command
+}
+
+fn build(out: &Path, extra: &[&str]) {
+    let output = build_command(out, extra).output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+}
+
+fn contents(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            (e.file_name().to_string_lossy().into_owned(), std::fs::read(e.path()).unwrap())
+        })
+        .collect()
+}
+
+/// Starts a build that stops after staging its first artifact (the test hook), and waits
+/// until it says so.
+fn start_held_build(out: &Path, extra: &[&str]) -> (Child, String) {
+    let mut child = build_command(out, extra)
+        .env("CARGO_WASMSHIP_TEST_HOLD_STAGED", "1")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let marker = lines
+        .by_ref()
+        .map(|l| l.unwrap())
+        .find(|l| l.starts_with("wasmship-test: staged first artifact in "))
+        .expect("the held build reached staging");
+    let staging = marker.trim_start_matches("wasmship-test: staged first artifact in ").to_string();
+    (child, staging)
+}
+
+#[test]
+fn sigkill_mid_write_leaves_the_old_output_intact() {
+    let scratch = tempfile::tempdir().unwrap();
+    let out = scratch.path().join("out");
+    build(&out, &["--no-precompile"]);
+    let before = contents(&out);
+
+    // The new build differs (unhashed names), so a partial write would show.
+    let (mut child, staging) = start_held_build(&out, &["--no-precompile", "--no-hash-names"]);
+    let staged: Vec<_> = std::fs::read_dir(&staging).unwrap().collect();
+    assert_eq!(staged.len(), 1, "exactly one artifact staged when killed");
+    child.kill().unwrap(); // SIGKILL: no destructor, no cleanup
+    child.wait().unwrap();
+
+    assert!(contents(&out) == before, "the killed build changed the output directory");
+    assert!(Path::new(&staging).exists(), "the killed build's staging directory is left behind");
+    assert!(!Path::new(&staging).starts_with(&out), "staging is beside the output, not in it");
+
+    build(&out, &["--no-precompile", "--no-hash-names"]);
+    assert!(!Path::new(&staging).exists(), "the next build removed the stale staging directory");
+    let manifest = Manifest::read(&out.join("manifest.json")).unwrap();
+    assert!(manifest.artifacts.iter().all(|a| !a.immutable), "the new build replaced the old one");
+    let leftovers: Vec<String> = std::fs::read_dir(scratch.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.ends_with("wasmship-lock"))
+        .collect();
+    assert_eq!(leftovers, ["out"]);
+}
+
+#[test]
+fn a_second_build_waits_for_the_lock_then_times_out_or_proceeds() {
+    let scratch = tempfile::tempdir().unwrap();
+    let out = scratch.path().join("out");
+    let (mut holder, _) = start_held_build(&out, &["--no-precompile"]);
+
+    let output = build_command(&out, &["--no-precompile", "--lock-timeout", "1"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(stderr.contains("Waiting for another build of"), "says it is waiting:\n{stderr}");
+    assert!(stderr.contains("another cargo-wasmship build held"), "fails after the timeout:\n{stderr}");
+
+    let waiter = build_command(&out, &["--no-precompile", "--lock-timeout", "120"]).stderr(Stdio::piped()).spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    holder.kill().unwrap(); // the OS releases the holder's lock
+    holder.wait().unwrap();
+    let output = waiter.wait_with_output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let (_, problems) = cargo_wasmship::commands::verify::check(&out.join("manifest.json")).unwrap();
+    assert!(problems.is_empty(), "{problems:?}");
+}
+
+fn verify(target: &Path) -> (bool, String) {
+    let output = Command::new(cargo_bin!("cargo-wasmship")).arg("verify").arg(target).output().unwrap();
+    (output.status.success(), String::from_utf8_lossy(&output.stderr).into_owned())
+}
+
+#[test]
+fn verify_catches_one_flipped_byte_in_each_artifact_kind() {
+    let scratch = tempfile::tempdir().unwrap();
+    let good = scratch.path().join("good");
+    build(&good, &[]);
+    let (ok, stderr) = verify(&good);
+    assert!(ok, "a fresh build verifies: {stderr}");
+    let manifest = Manifest::read(&good.join("manifest.json")).unwrap();
+    let kinds: Vec<(ArtifactKind, Option<&str>)> =
+        manifest.artifacts.iter().map(|a| (a.kind, a.content_encoding.as_deref())).collect();
+    for kind in [(ArtifactKind::Wasm, None), (ArtifactKind::Wasm, Some("br")), (ArtifactKind::Wasm, Some("gzip")), (ArtifactKind::DebugWasm, None), (ArtifactKind::Cwasm, None)] {
+        assert!(kinds.contains(&kind), "the build has a {kind:?} artifact");
+    }
+
+    for (i, artifact) in manifest.artifacts.iter().enumerate() {
+        let copy = scratch.path().join(format!("flip-{i}"));
+        std::fs::create_dir(&copy).unwrap();
+        for (name, bytes) in contents(&good) {
+            std::fs::write(copy.join(name), bytes).unwrap();
+        }
+        let path = copy.join(&artifact.file);
+        let mut bytes = std::fs::read(&path).unwrap();
+        let middle = bytes.len() / 2;
+        bytes[middle] ^= 0x01;
+        std::fs::write(&path, bytes).unwrap();
+
+        let (ok, stderr) = verify(&copy.join("manifest.json"));
+        assert!(!ok, "verify missed a flipped byte in {}", artifact.file);
+        assert!(stderr.contains(&format!("{}: sha256 is", artifact.file)), "names {}:\n{stderr}", artifact.file);
+    }
+
+    let broken = scratch.path().join("missing-and-extra");
+    std::fs::create_dir(&broken).unwrap();
+    for (name, bytes) in contents(&good) {
+        std::fs::write(broken.join(name), bytes).unwrap();
+    }
+    let debug = manifest.artifacts.iter().find(|a| a.kind == ArtifactKind::DebugWasm).unwrap();
+    std::fs::remove_file(broken.join(&debug.file)).unwrap();
+    std::fs::write(broken.join("notes.txt"), "not an artifact").unwrap();
+    let (ok, stderr) = verify(&broken);
+    assert!(!ok);
+    assert!(stderr.contains(&format!("{}: missing", debug.file)), "{stderr}");
+    assert!(stderr.contains("notes.txt: extra file, not in the manifest"), "{stderr}");
+}
+
+#[test]
+fn refuses_to_replace_a_directory_it_did_not_write() {
+    let scratch = tempfile::tempdir().unwrap();
+    let out = scratch.path().join("dist");
+    std::fs::create_dir(&out).unwrap();
+    std::fs::write(out.join("index.html"), "<html>").unwrap();
+    let output = build_command(&out, &["--no-precompile"]).output().unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("refusing to replace it"));
+    assert_eq!(std::fs::read_to_string(out.join("index.html")).unwrap(), "<html>");
+}
