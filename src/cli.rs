@@ -59,6 +59,28 @@ struct BuildArgs {
     /// No spinners and less of cargo's output.
     #[arg(short, long)]
     quiet: bool,
+
+    #[command(flatten)]
+    cache: CacheFlags,
+}
+
+#[derive(Args)]
+#[command(next_help_heading = "Stage cache")]
+struct CacheFlags {
+    /// Run every stage even when the cache has its result (results are still stored).
+    #[arg(long)]
+    no_cache: bool,
+    /// Stage cache directory [default: <target-dir>/wasmship/cache].
+    #[arg(long, env = "CARGO_WASMSHIP_CACHE_DIR", value_name = "DIR")]
+    cache_dir: Option<PathBuf>,
+    /// Size bound of the stage cache; least recently used entries go first.
+    #[arg(long, env = "CARGO_WASMSHIP_CACHE_MAX_SIZE", default_value = "2GiB", value_name = "SIZE", value_parser = parse_size)]
+    cache_max_size: u64,
+}
+
+fn parse_size(text: &str) -> Result<u64, String> {
+    crate::config::profile::byte_size(&Value::String(text.into()))
+        .ok_or_else(|| format!("`{text}` is not a size; use e.g. 500MiB or 2GiB"))
 }
 
 #[derive(Args)]
@@ -216,6 +238,11 @@ pub fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<()> {
                 jobs: args.jobs,
                 lock_timeout: Duration::from_secs(args.lock_timeout),
                 quiet: args.quiet,
+                cache: commands::build::CacheOptions {
+                    disabled: args.cache.no_cache,
+                    dir: args.cache.cache_dir,
+                    max_bytes: args.cache.cache_max_size,
+                },
             };
             commands::build::run(&request).map(|_| ())
         }

@@ -3,6 +3,7 @@
 //! The pipeline is `build -> preinit -> optimize -> strip -> precompile -> package`, one
 //! module per stage under [`stages`]; [`commands`] orchestrates them, [`cli`] only parses.
 //! The library exists so tests (and host-side tools) can drive single stages.
+pub mod cache;
 pub mod cli;
 pub mod commands;
 pub mod config;
@@ -10,6 +11,7 @@ pub mod digest;
 pub mod guest;
 pub mod manifest;
 pub mod output;
+pub mod pipeline;
 pub mod stages;
 pub mod ui;
 pub mod wasm;

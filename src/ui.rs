@@ -2,13 +2,15 @@
 //! terminal (plain lines otherwise, or with -q), and the stage table at the end.
 use crate::stages::preinit::human_bytes;
 use crate::stages::{StageReport, StageStatus};
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
 use std::time::Duration;
 
 pub struct Ui {
     spinners: bool,
     color: bool,
+    /// Parallel stages each get a spinner; lines printed meanwhile go above them.
+    multi: MultiProgress,
 }
 
 pub struct Running {
@@ -26,23 +28,27 @@ impl Ui {
     pub fn new(quiet: bool) -> Ui {
         let terminal = std::io::stderr().is_terminal();
         let color = terminal && std::env::var_os("NO_COLOR").is_none();
-        Ui { spinners: terminal && !quiet, color }
+        Ui { spinners: terminal && !quiet, color, multi: MultiProgress::new() }
+    }
+
+    fn line(&self, text: &str) {
+        self.multi.suspend(|| eprintln!("{text}"));
     }
 
     /// A cargo-style line: a right-aligned green verb, then the message.
     pub fn status(&self, verb: &str, message: &str) {
         if self.color {
-            eprintln!("\x1b[1;32m{verb:>12}\x1b[0m {message}");
+            self.line(&format!("\x1b[1;32m{verb:>12}\x1b[0m {message}"));
         } else {
-            eprintln!("{verb:>12} {message}");
+            self.line(&format!("{verb:>12} {message}"));
         }
     }
 
     pub fn warn(&self, message: &str) {
         if self.color {
-            eprintln!("\x1b[1;33mwarning\x1b[0m: {message}");
+            self.line(&format!("\x1b[1;33mwarning\x1b[0m: {message}"));
         } else {
-            eprintln!("warning: {message}");
+            self.line(&format!("warning: {message}"));
         }
     }
 
@@ -51,9 +57,10 @@ impl Ui {
         if !self.spinners {
             return Running { bar: None };
         }
-        let bar = ProgressBar::new_spinner();
+        let bar = self.multi.add(ProgressBar::new_spinner());
         bar.set_style(ProgressStyle::with_template("{spinner:.cyan} {msg} {elapsed:.dim}").expect("valid template"));
         bar.set_message(format!("{label:>12}"));
+        bar.tick();
         bar.enable_steady_tick(Duration::from_millis(100));
         Running { bar: Some(bar) }
     }
@@ -63,7 +70,7 @@ impl Ui {
             bar.finish_and_clear();
         }
         for report in reports {
-            self.status(report.stage.name(), &summary(report));
+            self.status(&label(report), &summary(report));
         }
     }
 
@@ -77,22 +84,40 @@ impl Ui {
                 StageStatus::Cached => (change(report), "cached".to_string()),
                 StageStatus::Ran => (change(report), human_ms(report.millis)),
             };
+            let notes = match report.init_millis {
+                Some(ms) => format!("{}; init + snapshot {}", report.notes.join("; "), human_ms(ms)),
+                None => report.notes.join("; "),
+            };
             eprintln!(
                 "  {:<12} {:>11} {:>9} {:>9}  {}",
                 report.stage.name(),
                 human_bytes(report.bytes_out),
                 change,
                 time,
-                report.notes.join("; ")
+                notes
             );
         }
+    }
+}
+
+/// The stage name; precompile and compress rows add their target or encoding.
+fn label(report: &StageReport) -> String {
+    let detail = match report.stage {
+        crate::stages::Stage::Precompile => report.settings["target"].as_str(),
+        crate::stages::Stage::Compress => report.settings["encoding"].as_str(),
+        _ => None,
+    };
+    match detail {
+        Some(detail) => format!("{} {detail}", report.stage.name()),
+        None => report.stage.name().to_string(),
     }
 }
 
 fn summary(report: &StageReport) -> String {
     match report.status {
         StageStatus::Skipped => format!("skipped: {}", report.notes.join("; ")),
-        _ => {
+        StageStatus::Cached => format!("cached: {} -> {}", human_bytes(report.bytes_in), human_bytes(report.bytes_out)),
+        StageStatus::Ran => {
             let notes = if report.notes.is_empty() { String::new() } else { format!("  ({})", report.notes.join("; ")) };
             format!("{} -> {} in {}{notes}", human_bytes(report.bytes_in), human_bytes(report.bytes_out), human_ms(report.millis))
         }

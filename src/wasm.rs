@@ -85,3 +85,87 @@ impl ModuleFacts {
         self.imports.iter().any(|i| i.module.starts_with("wasi"))
     }
 }
+
+/// Where a module's shadow stack lives (the stack LLVM keeps in linear memory), so the part
+/// below the stack pointer, dead once init has returned, can be cleared before the snapshot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShadowStack {
+    /// Index of the `__stack_pointer` global.
+    pub pointer_global: u32,
+    /// Lowest address of the stack region: 0 when the stack comes first in memory,
+    /// `__data_end` when it follows the static data.
+    pub floor: u32,
+}
+
+/// Finds the shadow stack of a module laid out by wasm-ld, or `None` when the layout is not
+/// one this recognizes for certain (then nothing is cleared).
+pub fn shadow_stack(wasm: &[u8]) -> Result<Option<ShadowStack>> {
+    let mut pointer_global = None;
+    let mut initial: Vec<Option<i64>> = Vec::new();
+    let mut mutable_i32: Vec<bool> = Vec::new();
+    let mut data_start = u64::MAX;
+    let mut data_end_export = None;
+    for payload in Parser::new(0).parse_all(wasm) {
+        match payload? {
+            Payload::GlobalSection(reader) => {
+                for global in reader {
+                    let global = global?;
+                    mutable_i32.push(global.ty.mutable && global.ty.content_type == wasmparser::ValType::I32);
+                    initial.push(const_i32(&global.init_expr));
+                }
+            }
+            Payload::ExportSection(reader) => {
+                for export in reader {
+                    let export = export?;
+                    if export.name == "__data_end" && export.kind == wasmparser::ExternalKind::Global {
+                        data_end_export = Some(export.index);
+                    }
+                }
+            }
+            Payload::DataSection(reader) => {
+                for data in reader {
+                    if let wasmparser::DataKind::Active { offset_expr, .. } = data?.kind {
+                        match const_i32(&offset_expr) {
+                            Some(offset) => data_start = data_start.min(offset as u64),
+                            None => return Ok(None),
+                        }
+                    }
+                }
+            }
+            Payload::CustomSection(section) => {
+                if let wasmparser::KnownCustom::Name(reader) = section.as_known() {
+                    for name in reader.into_iter().flatten() {
+                        if let wasmparser::Name::Global(map) = name {
+                            for naming in map.into_iter().flatten() {
+                                if naming.name == "__stack_pointer" {
+                                    pointer_global = Some(naming.index);
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    let Some(index) = pointer_global else { return Ok(None) };
+    let (Some(true), Some(Some(stack_top))) = (mutable_i32.get(index as usize), initial.get(index as usize)) else {
+        return Ok(None);
+    };
+    if *stack_top as u64 <= data_start {
+        // Stack first (Rust's default): [0, stack top) holds nothing but the stack.
+        return Ok(Some(ShadowStack { pointer_global: index, floor: 0 }));
+    }
+    // Stack after the data: it starts at `__data_end` (statics in .bss sit below it, so the
+    // end of the last data segment is not enough).
+    let floor = data_end_export.and_then(|g| initial.get(g as usize).copied().flatten());
+    Ok(floor.filter(|f| *f as u64 <= *stack_top as u64).map(|f| ShadowStack { pointer_global: index, floor: f as u32 }))
+}
+
+fn const_i32(expr: &wasmparser::ConstExpr<'_>) -> Option<i64> {
+    let mut ops = expr.get_operators_reader();
+    match (ops.read().ok()?, ops.read().ok()?) {
+        (wasmparser::Operator::I32Const { value }, wasmparser::Operator::End) => Some(value as u32 as i64),
+        _ => None,
+    }
+}

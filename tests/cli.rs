@@ -20,6 +20,8 @@ fn build(fixture: Fixture, out: &Path, extra: &[&str]) -> Manifest {
         .arg(fixture.manifest())
         .arg("--out-dir")
         .arg(out)
+        .arg("--cache-dir")
+        .arg(out.with_extension("cache"))
         .arg("-q")
         .args(extra)
         .assert()

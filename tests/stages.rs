@@ -57,10 +57,10 @@ fn every_stage_answers_like_the_raw_guest(fixture: Fixture, pass_list: &[&str]) 
     assert_eq!(answers(fixture, &Form::Wasm { bytes: &stripped.bytes, run_init: false }), expected, "strip");
 
     let targets = precompile::resolve_targets(&PrecompileConfig { targets: vec!["host".into()] }).unwrap();
-    let compiled = precompile::run(&stripped.bytes, &targets).expect("precompile");
+    let compiled = precompile::run(&stripped.bytes, &targets[0]).expect("precompile");
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("guest.cwasm");
-    std::fs::write(&path, &compiled[0].bytes).unwrap();
+    std::fs::write(&path, &compiled.bytes).unwrap();
     assert_eq!(answers(fixture, &Form::Cwasm(&path)), expected, "precompile");
 }
 
@@ -136,12 +136,38 @@ fn cross_triples_compile_and_record_compatibility() {
     let stripped = strip::run(&raw_wasm(Fixture::Wasi), &StripConfig { enabled: true, keep_sections: vec![] }).unwrap();
     let requested = vec!["host".into(), "aarch64-unknown-linux-gnu".into(), "x86_64-pc-windows-msvc".into()];
     let targets = precompile::resolve_targets(&PrecompileConfig { targets: requested }).unwrap();
-    let compiled = precompile::run(&stripped.bytes, &targets).unwrap();
+    let compiled: Vec<_> = targets.iter().map(|t| precompile::run(&stripped.bytes, t).unwrap()).collect();
     assert_eq!(compiled.len(), 3);
     let hashes: std::collections::HashSet<_> = compiled.iter().map(|c| c.info.compatibility_hash.clone()).collect();
     assert_eq!(hashes.len(), 3, "each triple has its own engine compatibility hash");
     for c in &compiled {
         assert!(wasmtime::Engine::detect_precompiled(&c.bytes).is_some(), "{} is a precompiled module", c.info.triple);
         assert_eq!(c.info.wasmtime_version, precompile::wasmtime_version());
+    }
+}
+
+#[test]
+fn snapshots_do_not_depend_on_file_metadata() {
+    // A fresh checkout gives the granted files new inodes and times; init's stat buffers
+    // must not carry them into the snapshot.
+    let raw = raw_wasm(Fixture::Wasi);
+    let copy = tempfile::tempdir().unwrap();
+    let data = copy.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    std::fs::copy(Fixture::Wasi.dir().join("data/words.txt"), data.join("words.txt")).unwrap();
+    let mut config = preinit_config(Fixture::Wasi);
+    let original = preinit::run(&raw, &config).unwrap();
+    config.sandbox.wasi.as_mut().unwrap().dirs[0].host = data.clone();
+    let past = std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000_000);
+    std::fs::File::options().append(true).open(data.join("words.txt")).unwrap().set_modified(past).unwrap();
+    let copied = preinit::run(&raw, &config).unwrap();
+    assert_eq!(original.report.sha256_out, copied.report.sha256_out);
+}
+
+#[test]
+fn shadow_stack_is_found_in_rust_guests() {
+    for fixture in [Fixture::Regex, Fixture::Wasi] {
+        let stack = cargo_wasmship::wasm::shadow_stack(&raw_wasm(fixture)).unwrap();
+        assert_eq!(stack.map(|s| s.floor), Some(0), "{fixture:?}: Rust puts the stack first");
     }
 }

@@ -1,19 +1,22 @@
 //! `cargo wasmship build`: resolve the guest and its profile, check every setting up front,
 //! run the stages in order, and write the artifacts and manifest atomically.
-use crate::config::{self, DirGrant, GuestTarget, Layer, MetadataSource, Profile};
+use crate::cache::{Cache, Corrupt};
+use crate::config::{self, DirGrant, Encoding, GuestTarget, Layer, MetadataSource, Profile};
+use crate::pipeline::{Done, Product, Runner};
 use crate::guest::{self, CargoArgs, Guest};
 use crate::manifest::{self, InputInfo, Manifest, PackageInfo, ProfileInfo, Tool, Toolchain};
 use crate::output::{self, Staging};
-use crate::stages::build::BuildConfig;
+use crate::stages::build::{BuildConfig, BuildOutput};
 use crate::stages::optimize::OptimizeConfig;
-use crate::stages::package::PackageConfig;
-use crate::stages::precompile::{CwasmTarget, PrecompileConfig};
+use crate::stages::package::{PackageConfig, Piece};
+use crate::stages::precompile::{CwasmTarget, PrecompileConfig, PrecompileInfo};
 use crate::stages::preinit::sandbox::{Sandbox, WasiGrant};
 use crate::stages::preinit::PreinitConfig;
 use crate::stages::strip::StripConfig;
-use crate::stages::{self, StageReport};
+use crate::stages::{self, Stage};
 use crate::ui::Ui;
 use anyhow::{bail, Context, Result};
+use rayon::prelude::*;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -31,11 +34,23 @@ pub struct Request {
     pub jobs: Option<usize>,
     pub lock_timeout: Duration,
     pub quiet: bool,
+    pub cache: CacheOptions,
 }
 
 pub struct Outcome {
     pub out_dir: PathBuf,
     pub manifest: Manifest,
+    /// The output directory already held this build; nothing was written.
+    pub fresh: bool,
+}
+
+/// Stage cache options.
+pub struct CacheOptions {
+    /// `--no-cache`: run every stage (results are still stored).
+    pub disabled: bool,
+    /// Default: `<target-dir>/wasmship/cache`.
+    pub dir: Option<PathBuf>,
+    pub max_bytes: u64,
 }
 
 /// Everything a build will do, decided and checked before any stage runs.
@@ -198,38 +213,103 @@ fn execute(request: &Request, plan: &Plan, ui: &Ui) -> Result<Outcome> {
     );
     let built = stages::build::run(guest, &build_config)?;
     ui.finish(crate::ui::Running::none(), &[&built.stage.report]);
-    let input = built.stage.bytes;
-    let mut reports = vec![built.stage.report];
 
-    let running = ui.start("preinit");
-    let preinit = stages::preinit::run(&input, &plan.preinit).map_err(at_file(&built.artifact))?;
-    ui.finish(running, &[&preinit.report]);
-    reports.push(preinit.report);
+    let cache_dir = request.cache.dir.clone().unwrap_or_else(|| guest.target_dir.join("wasmship").join("cache"));
+    let input = Product::new(built.stage.bytes.clone());
+    let mut read_cache = !request.cache.disabled;
+    let outcome = loop {
+        let cache = Cache::new(&cache_dir, request.cache.max_bytes, read_cache);
+        let runner = Runner { cache: Some(&cache), ui };
+        match produce(plan, &built, &input, &features, &runner) {
+            Err(error) if read_cache && error.downcast_ref::<Corrupt>().is_some() => {
+                ui.warn(&format!("{error}; rebuilding without reading the cache"));
+                read_cache = false;
+            }
+            result => {
+                let outcome = result?;
+                if let Err(error) = cache.evict() {
+                    ui.warn(&format!("could not trim the stage cache at {}: {error:#}", cache_dir.display()));
+                }
+                break outcome;
+            }
+        }
+    };
+    drop(lock);
 
-    let running = ui.start("optimize");
-    let optimized = stages::optimize::run(&preinit.bytes, &plan.optimize).map_err(at_file(&built.artifact))?;
-    ui.finish(running, &[&optimized.report]);
-    reports.push(optimized.report);
+    ui.table(&outcome.manifest.stages);
+    let verb = if outcome.fresh { "Fresh" } else { "Finished" };
+    ui.status(verb, &format!("{} artifacts in {}", outcome.manifest.artifacts.len(), plan.out_dir.display()));
+    Ok(outcome)
+}
 
-    let running = ui.start("strip");
-    let stripped = stages::strip::run(&optimized.bytes, &plan.strip).map_err(at_file(&built.artifact))?;
-    ui.finish(running, &[&stripped.report]);
-    reports.push(stripped.report);
+/// Every stage after cargo's build, through the cache, then the output directory.
+fn produce(plan: &Plan, built: &BuildOutput, input: &Product, features: &[String], runner: &Runner<'_>) -> Result<Outcome> {
+    let guest = &plan.guest;
+    let at = |error| at_file(&built.artifact)(error);
+    let preinit = runner
+        .unit(Stage::Preinit, "preinit", input, plan.preinit.cache_settings()?, |bytes| {
+            stages::preinit::run(bytes, &plan.preinit).map(|o| (o.bytes, o.report, Value::Null))
+        })
+        .map_err(at)?;
+    let optimized = runner
+        .unit(Stage::Optimize, "optimize", &preinit.product, plan.optimize.settings(), |bytes| {
+            stages::optimize::run(bytes, &plan.optimize).map(|o| (o.bytes, o.report, Value::Null))
+        })
+        .map_err(at)?;
+    let stripped = runner
+        .unit(Stage::Strip, "strip", &optimized.product, plan.strip.settings(), |bytes| {
+            stages::strip::run(bytes, &plan.strip).map(|o| (o.bytes, o.report, Value::Null))
+        })
+        .map_err(at)?;
 
-    // Precompiling and compressing only read the final module: run them side by side.
-    let running = ui.start("precompile + compress");
-    let (precompiled, compressed) = rayon::join(
-        || stages::precompile::run(&stripped.bytes, &plan.cwasm_targets),
-        || stages::package::compress(&stripped.bytes, &plan.package),
-    );
-    let (precompiled, compressed) = (precompiled.map_err(at_file(&built.artifact))?, compressed?);
-    let precompile_reports: Vec<StageReport> = precompiled.iter().map(|p| p.report.clone()).collect();
-    let (files, package_report) =
-        stages::package::run(&stripped.bytes, &optimized.bytes, compressed, precompiled, &plan.package);
-    ui.finish(running, &precompile_reports.iter().chain([&package_report]).collect::<Vec<_>>());
-    reports.extend(precompile_reports);
+    // Everything after strip only reads the final module: run it side by side (bounded by -j).
+    let finals: Vec<Final> = plan
+        .cwasm_targets
+        .iter()
+        .map(Final::Precompile)
+        .chain(plan.package.compress.iter().map(|e| Final::Compress(*e)))
+        .collect();
+    let finished: Vec<Done> = finals
+        .par_iter()
+        .map(|job| match job {
+            Final::Precompile(target) => {
+                let unit = format!("precompile {}", target.triple);
+                runner.unit(Stage::Precompile, &unit, &stripped.product, stages::precompile::settings(target), |bytes| {
+                    let compiled = stages::precompile::run(bytes, target)?;
+                    Ok((compiled.bytes, compiled.report, serde_json::to_value(compiled.info)?))
+                })
+            }
+            Final::Compress(encoding) => {
+                let unit = format!("compress {}", encoding.extension());
+                let settings = stages::package::compress_settings(*encoding, &plan.package);
+                runner.unit(Stage::Compress, &unit, &stripped.product, settings, |bytes| {
+                    stages::package::compress(bytes, *encoding, &plan.package).map(|(out, report)| (out, report, Value::Null))
+                })
+            }
+        })
+        .collect::<Result<_>>()
+        .map_err(at)?;
+
+    let infos: Vec<Option<PrecompileInfo>> =
+        finished.iter().map(|done| serde_json::from_value(done.extra.clone()).ok()).collect();
+    let mut pieces = vec![Piece::Wasm(&stripped.product.blob)];
+    let mut sources = vec![&stripped.product];
+    for ((job, done), info) in finals.iter().zip(&finished).zip(&infos) {
+        if let Final::Compress(encoding) = job {
+            pieces.push(Piece::Compressed(*encoding, &done.product.blob));
+            sources.push(&done.product);
+        } else if let Some(info) = info {
+            pieces.push(Piece::Cwasm(info, &done.product.blob));
+            sources.push(&done.product);
+        }
+    }
+    pieces.insert(1 + plan.package.compress.len(), Piece::Debug(&optimized.product.blob));
+    sources.insert(1 + plan.package.compress.len(), &optimized.product);
+    let (artifacts, package_report) = stages::package::run(&pieces, &plan.package);
+
+    let mut reports = vec![built.stage.report.clone(), preinit.report, optimized.report, stripped.report];
+    reports.extend(finished.iter().map(|done| done.report.clone()));
     reports.push(package_report);
-
     let manifest = Manifest {
         schema_version: manifest::SCHEMA_VERSION,
         tool: Tool { name: env!("CARGO_PKG_NAME").into(), version: env!("CARGO_PKG_VERSION").into() },
@@ -243,32 +323,60 @@ fn execute(request: &Request, plan: &Plan, ui: &Ui) -> Result<Outcome> {
             version: guest.package.version.to_string(),
             target: plan.profile.target.triple().into(),
             cargo_profile: plan.profile.cargo_profile.clone(),
-            features,
+            features: features.to_vec(),
         },
         profile: ProfileInfo { name: plan.profile_name.clone(), settings: publishable_settings(&plan.profile, &guest.package_dir(), &plan.name) },
         input: InputInfo {
             file: built.artifact.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
-            bytes: input.len() as u64,
-            sha256: crate::digest::sha256_hex(&input),
+            bytes: input.blob.bytes,
+            sha256: input.blob.sha256.clone(),
         },
         stages: reports,
-        artifacts: files.iter().map(|f| f.artifact.clone()).collect(),
+        artifacts,
     };
 
+    if up_to_date(&plan.out_dir, &manifest) {
+        return Ok(Outcome { out_dir: plan.out_dir.clone(), manifest, fresh: true });
+    }
     let staging = Staging::begin(&plan.out_dir)?;
-    for (i, file) in files.iter().enumerate() {
-        staging.write(&file.artifact.file, &file.bytes)?;
+    for (i, (artifact, source)) in manifest.artifacts.iter().zip(&sources).enumerate() {
+        staging.write(&artifact.file, &runner.bytes(source)?)?;
         if i == 0 {
             hold_for_kill_test(staging.path());
         }
     }
     staging.write(manifest::FILE_NAME, manifest.to_json().as_bytes())?;
     staging.commit().with_context(|| format!("replacing {}", plan.out_dir.display()))?;
-    drop(lock);
+    Ok(Outcome { out_dir: plan.out_dir.clone(), manifest, fresh: false })
+}
 
-    ui.table(&manifest.stages);
-    ui.status("Finished", &format!("{} artifacts in {}", manifest.artifacts.len(), plan.out_dir.display()));
-    Ok(Outcome { out_dir: plan.out_dir.clone(), manifest })
+/// Work after strip that reads only the final module.
+enum Final<'a> {
+    Precompile(&'a CwasmTarget),
+    Compress(Encoding),
+}
+
+/// True when `out_dir` already holds exactly this build: same manifest (timings and cache
+/// status aside) and every file present at its recorded size. Checking contents is `verify`'s
+/// job; a no-op rebuild only needs to know nothing would change.
+fn up_to_date(out_dir: &Path, manifest: &Manifest) -> bool {
+    let Ok(existing) = Manifest::read(&out_dir.join(manifest::FILE_NAME)) else {
+        return false;
+    };
+    let same_stages = existing.stages.len() == manifest.stages.len()
+        && existing.stages.iter().zip(&manifest.stages).all(|(a, b)| {
+            a.stage == b.stage && a.sha256_in == b.sha256_in && a.sha256_out == b.sha256_out && a.settings == b.settings
+        });
+    same_stages
+        && existing.artifacts == manifest.artifacts
+        && existing.profile == manifest.profile
+        && existing.package == manifest.package
+        && existing.toolchain == manifest.toolchain
+        && existing.input == manifest.input
+        && manifest
+            .artifacts
+            .iter()
+            .all(|a| std::fs::metadata(out_dir.join(&a.file)).is_ok_and(|m| m.len() == a.bytes))
 }
 
 /// Test hook: with `CARGO_WASMSHIP_TEST_HOLD_STAGED=1` the build stops after staging its

@@ -22,6 +22,8 @@ pub enum Stage {
     Optimize,
     Strip,
     Precompile,
+    /// One pre-compressed variant; part of the package stage, reported on its own.
+    Compress,
     Package,
 }
 
@@ -33,6 +35,7 @@ impl Stage {
             Stage::Optimize => "optimize",
             Stage::Strip => "strip",
             Stage::Precompile => "precompile",
+            Stage::Compress => "compress",
             Stage::Package => "package",
         }
     }
@@ -50,6 +53,9 @@ pub struct StageReport {
     pub sha256_out: String,
     /// Wall time in milliseconds.
     pub millis: f64,
+    /// Preinit only: wall time of instantiation, init and snapshot (compilation excluded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init_millis: Option<f64>,
     /// The settings the stage ran with (the same values that key its cache entry).
     pub settings: serde_json::Value,
     /// Facts worth a line of output: which init export ran, how many converge rounds...
@@ -82,6 +88,7 @@ impl StageReport {
             sha256_in: sha256_hex(input),
             sha256_out: sha256_hex(output),
             millis: elapsed_ms(started),
+            init_millis: None,
             settings,
             notes: vec![],
         }

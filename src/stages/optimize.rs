@@ -22,6 +22,13 @@ pub struct OptimizeConfig {
     pub wasm_features: Vec<String>,
 }
 
+impl OptimizeConfig {
+    /// The settings that decide the output (its cache key and report).
+    pub fn settings(&self) -> serde_json::Value {
+        json!({ "passes": self.passes, "wasm-features": self.wasm_features, "binaryen": binaryen_version() })
+    }
+}
+
 /// The binaryen release compiled in (the wasm-opt crate's major version tracks it).
 pub fn binaryen_version() -> &'static str {
     env!("WASMSHIP_BINARYEN_VERSION")
@@ -46,14 +53,10 @@ pub fn plan(config: &OptimizeConfig) -> Result<Option<PassPlan>> {
 
 pub fn run(wasm: &[u8], config: &OptimizeConfig) -> Result<StageOutput> {
     let started = Instant::now();
+    let settings = config.settings();
     let Some(plan) = plan(config)? else {
-        return Ok(StageOutput::skipped(Stage::Optimize, wasm, json!({ "wasm-opt": false }), "wasm-opt = false"));
+        return Ok(StageOutput::skipped(Stage::Optimize, wasm, settings, "wasm-opt = false"));
     };
-    let settings = json!({
-        "passes": config.passes,
-        "wasm-features": config.wasm_features,
-        "binaryen": binaryen_version(),
-    });
 
     // Binaryen reads and writes files; DWARF cannot survive these passes, names can.
     let input = super::strip::remove_custom_sections(wasm, |name| name.starts_with(".debug_"))?;

@@ -1,13 +1,13 @@
-//! Stage 6: name, hash and compress every artifact. Pure: bytes in, named files out; the
-//! output module writes them (atomically) and the build command writes the manifest.
-use super::precompile::Precompiled;
+//! Stage 6: compress the shipped module, then name and describe every artifact. Naming
+//! needs only digests, so a fully cached rebuild packages without reading any output bytes;
+//! the build command writes the files and the manifest.
+use super::precompile::PrecompileInfo;
 use super::{Stage, StageReport};
+use crate::cache::BlobRef;
 use crate::config::Encoding;
-use crate::digest::{sha256_hex, sri_sha384};
 use crate::manifest::{Artifact, ArtifactKind};
 use anyhow::{Context, Result};
-use rayon::prelude::*;
-use serde_json::json;
+use serde_json::{json, Value};
 use std::io::Write;
 use std::time::Instant;
 
@@ -21,36 +21,29 @@ pub struct PackageConfig {
     pub gzip_level: u32,
 }
 
-/// A file to write and its manifest entry.
-pub struct OutputFile {
-    pub artifact: Artifact,
-    pub bytes: Vec<u8>,
-}
-
 /// Length of the hex sha256 prefix in content-hashed names: 64 bits, plenty against
 /// collisions between builds of one package.
 pub const HASH_CHARS: usize = 16;
 
-pub struct Compressed {
-    pub encoding: Encoding,
-    pub bytes: Vec<u8>,
-    pub millis: f64,
+/// The settings that decide `encoding`'s output (its cache key and report).
+pub fn compress_settings(encoding: Encoding, config: &PackageConfig) -> Value {
+    match encoding {
+        Encoding::Brotli => json!({ "encoding": "br", "quality": config.brotli_quality, "window": config.brotli_window }),
+        Encoding::Gzip => json!({ "encoding": "gz", "level": config.gzip_level }),
+    }
 }
 
-/// Compresses `wasm` with every configured encoding, in parallel.
-pub fn compress(wasm: &[u8], config: &PackageConfig) -> Result<Vec<Compressed>> {
-    config
-        .compress
-        .par_iter()
-        .map(|&encoding| {
-            let started = Instant::now();
-            let bytes = match encoding {
-                Encoding::Brotli => brotli(wasm, config.brotli_quality, config.brotli_window)?,
-                Encoding::Gzip => gzip(wasm, config.gzip_level)?,
-            };
-            Ok(Compressed { encoding, bytes, millis: super::elapsed_ms(started) })
-        })
-        .collect()
+/// Compresses the shipped module with one encoding.
+pub fn compress(wasm: &[u8], encoding: Encoding, config: &PackageConfig) -> Result<(Vec<u8>, StageReport)> {
+    let started = Instant::now();
+    let bytes = match encoding {
+        Encoding::Brotli => brotli(wasm, config.brotli_quality, config.brotli_window)?,
+        Encoding::Gzip => gzip(wasm, config.gzip_level)?,
+    };
+    let ratio = (bytes.len() as f64 / wasm.len().max(1) as f64 - 1.0) * 100.0;
+    let report = StageReport::new(Stage::Compress, wasm, &bytes, started, compress_settings(encoding, config))
+        .note(format!("{} ({ratio:+.0}%)", encoding.extension()));
+    Ok((bytes, report))
 }
 
 fn brotli(input: &[u8], quality: u32, window: u32) -> Result<Vec<u8>> {
@@ -72,70 +65,64 @@ fn gzip(input: &[u8], level: u32) -> Result<Vec<u8>> {
     encoder.finish().context("gzip compression")
 }
 
-/// Names and describes every artifact. `wasm` is the shipped module, `debug_wasm` the
-/// unstripped one.
-pub fn run(
-    wasm: &[u8],
-    debug_wasm: &[u8],
-    compressed: Vec<Compressed>,
-    precompiled: Vec<Precompiled>,
-    config: &PackageConfig,
-) -> (Vec<OutputFile>, StageReport) {
+/// One artifact to name, by digest.
+pub enum Piece<'a> {
+    /// The shipped (stripped) module; must come first.
+    Wasm(&'a BlobRef),
+    Compressed(Encoding, &'a BlobRef),
+    Debug(&'a BlobRef),
+    Cwasm(&'a PrecompileInfo, &'a BlobRef),
+}
+
+/// Names and describes `pieces`; the i-th artifact is the i-th piece.
+pub fn run(pieces: &[Piece<'_>], config: &PackageConfig) -> (Vec<Artifact>, StageReport) {
     let started = Instant::now();
     let name = &config.name;
-    let mut files = Vec::new();
-
-    let wasm_name = format!("{name}.wasm");
-    let wasm_file = file_name(config, name, "wasm", wasm);
-    files.push(describe(&wasm_name, &wasm_file, ArtifactKind::Wasm, wasm.to_vec(), config.hash_names));
-    let mut compress_notes = Vec::new();
-    let mut compress_times = Vec::new();
-    for variant in compressed {
-        compress_times.push(variant.millis);
-        let ext = variant.encoding.extension();
-        compress_notes.push(format!(
-            "{ext} {} ({:+.0}%)",
-            crate::stages::preinit::human_bytes(variant.bytes.len() as u64),
-            (variant.bytes.len() as f64 / wasm.len().max(1) as f64 - 1.0) * 100.0
-        ));
-        let mut file = describe(
-            &format!("{wasm_name}.{ext}"),
-            &format!("{wasm_file}.{ext}"),
-            ArtifactKind::Wasm,
-            variant.bytes,
-            config.hash_names,
-        );
-        file.artifact.content_encoding = Some(content_encoding(variant.encoding).into());
-        file.artifact.decoded = Some(wasm_name.clone());
-        files.push(file);
-    }
-    files.push(describe(&format!("{name}.debug.wasm"), &format!("{name}.debug.wasm"), ArtifactKind::DebugWasm, debug_wasm.to_vec(), false));
-    for compiled in precompiled {
-        let stem = format!("{name}.{}", compiled.info.triple) + if compiled.info.native_cpu_features { "-native" } else { "" };
-        let logical = format!("{stem}.cwasm");
-        let file_name = file_name(config, &stem, "cwasm", &compiled.bytes);
-        let mut file = describe(&logical, &file_name, ArtifactKind::Cwasm, compiled.bytes, config.hash_names);
-        file.artifact.media_type = "application/octet-stream".into();
-        file.artifact.precompiled = Some(compiled.info);
-        files.push(file);
+    let wasm_logical = format!("{name}.wasm");
+    let mut wasm_file = String::new();
+    let mut artifacts = Vec::new();
+    let mut shipped: Option<&BlobRef> = None;
+    for piece in pieces {
+        let artifact = match piece {
+            Piece::Wasm(blob) => {
+                shipped = Some(blob);
+                wasm_file = file_name(config, name, "wasm", blob);
+                describe(&wasm_logical, &wasm_file, ArtifactKind::Wasm, blob, config.hash_names)
+            }
+            Piece::Compressed(encoding, blob) => {
+                let ext = encoding.extension();
+                let mut artifact = describe(&format!("{wasm_logical}.{ext}"), &format!("{wasm_file}.{ext}"), ArtifactKind::Wasm, blob, config.hash_names);
+                artifact.content_encoding = Some(content_encoding(*encoding).into());
+                artifact.decoded = Some(wasm_logical.clone());
+                artifact
+            }
+            Piece::Debug(blob) => describe(&format!("{name}.debug.wasm"), &format!("{name}.debug.wasm"), ArtifactKind::DebugWasm, blob, false),
+            Piece::Cwasm(info, blob) => {
+                let stem = format!("{name}.{}{}", info.triple, if info.native_cpu_features { "-native" } else { "" });
+                let mut artifact = describe(&format!("{stem}.cwasm"), &file_name(config, &stem, "cwasm", blob), ArtifactKind::Cwasm, blob, config.hash_names);
+                artifact.media_type = "application/octet-stream".into();
+                artifact.precompiled = Some((*info).clone());
+                artifact
+            }
+        };
+        artifacts.push(artifact);
     }
 
-    let total: u64 = files.iter().map(|f| f.artifact.bytes).sum();
-    // Variants compressed side by side: the stage took as long as the slowest one.
-    let compress_ms = compress_times.into_iter().fold(0.0, f64::max);
-    let settings = json!({
-        "hash-names": config.hash_names,
-        "compress": config.compress,
-        "brotli-quality": config.brotli_quality,
-        "brotli-window": config.brotli_window,
-        "gzip-level": config.gzip_level,
-    });
-    let mut report = StageReport::new(Stage::Package, wasm, &[], started, settings);
-    report.bytes_out = total;
-    report.millis += compress_ms;
-    report.sha256_out = String::new();
-    report.notes = compress_notes;
-    (files, report)
+    let shipped = shipped.expect("the shipped module is packaged");
+    let settings = json!({ "hash-names": config.hash_names, "compress": config.compress });
+    let report = StageReport {
+        stage: Stage::Package,
+        status: super::StageStatus::Ran,
+        bytes_in: shipped.bytes,
+        bytes_out: artifacts.iter().map(|a| a.bytes).sum(),
+        sha256_in: shipped.sha256.clone(),
+        sha256_out: String::new(),
+        millis: super::elapsed_ms(started),
+        init_millis: None,
+        settings,
+        notes: vec![format!("{} artifacts", artifacts.len())],
+    };
+    (artifacts, report)
 }
 
 fn content_encoding(encoding: Encoding) -> &'static str {
@@ -145,29 +132,26 @@ fn content_encoding(encoding: Encoding) -> &'static str {
     }
 }
 
-fn file_name(config: &PackageConfig, stem: &str, ext: &str, bytes: &[u8]) -> String {
+fn file_name(config: &PackageConfig, stem: &str, ext: &str, blob: &BlobRef) -> String {
     if config.hash_names {
-        format!("{stem}.{}.{ext}", &sha256_hex(bytes)[..HASH_CHARS])
+        format!("{stem}.{}.{ext}", &blob.sha256[..HASH_CHARS])
     } else {
         format!("{stem}.{ext}")
     }
 }
 
-fn describe(name: &str, file: &str, kind: ArtifactKind, bytes: Vec<u8>, immutable: bool) -> OutputFile {
-    OutputFile {
-        artifact: Artifact {
-            name: name.into(),
-            file: file.into(),
-            kind,
-            bytes: bytes.len() as u64,
-            sha256: sha256_hex(&bytes),
-            integrity: sri_sha384(&bytes),
-            media_type: "application/wasm".into(),
-            content_encoding: None,
-            decoded: None,
-            immutable,
-            precompiled: None,
-        },
-        bytes,
+fn describe(name: &str, file: &str, kind: ArtifactKind, blob: &BlobRef, immutable: bool) -> Artifact {
+    Artifact {
+        name: name.into(),
+        file: file.into(),
+        kind,
+        bytes: blob.bytes,
+        sha256: blob.sha256.clone(),
+        integrity: blob.integrity.clone(),
+        media_type: "application/wasm".into(),
+        content_encoding: None,
+        decoded: None,
+        immutable,
+        precompiled: None,
     }
 }

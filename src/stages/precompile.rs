@@ -6,9 +6,8 @@
 //! the file loads on any machine of that triple; `native` adds this CPU's own features
 //! (faster code, only for identical machines).
 use super::{Stage, StageReport};
-use crate::digest::{sha256_hex, Sha256Hasher};
+use crate::digest::Sha256Hasher;
 use anyhow::{anyhow, bail, Context, Result};
-use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::hash::Hash;
@@ -27,11 +26,14 @@ pub struct PrecompileConfig {
 }
 
 /// One requested target, resolved.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CwasmTarget {
     pub triple: String,
     /// Compiled for this machine's CPU features rather than the architecture's baseline.
     pub native: bool,
+    /// sha256 of the engine's precompile compatibility hash: changes with anything in the
+    /// engine that changes the code (wasmtime version, flags, CPU features for `native`).
+    pub compatibility_hash: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -51,6 +53,15 @@ pub struct Precompiled {
     pub report: StageReport,
 }
 
+impl CwasmTarget {
+    fn new(triple: &str, native: bool) -> Result<CwasmTarget> {
+        let engine = engine_for(triple, native)?;
+        let mut hasher = Sha256Hasher::default();
+        engine.precompile_compatibility_hash().hash(&mut hasher);
+        Ok(CwasmTarget { triple: triple.into(), native, compatibility_hash: hasher.hex() })
+    }
+}
+
 pub fn wasmtime_version() -> &'static str {
     env!("WASMSHIP_WASMTIME_VERSION")
 }
@@ -64,11 +75,11 @@ pub fn resolve_targets(config: &PrecompileConfig) -> Result<Vec<CwasmTarget>> {
     let mut targets: Vec<CwasmTarget> = Vec::new();
     for requested in &config.targets {
         let target = match requested.as_str() {
-            "host" => CwasmTarget { triple: host_triple().into(), native: false },
-            "native" => CwasmTarget { triple: host_triple().into(), native: true },
+            "host" => CwasmTarget::new(host_triple(), false)?,
+            "native" => CwasmTarget::new(host_triple(), true)?,
             triple => {
                 check_triple(triple)?;
-                CwasmTarget { triple: triple.into(), native: false }
+                CwasmTarget::new(triple, false)?
             }
         };
         if !targets.contains(&target) {
@@ -101,21 +112,28 @@ fn check_triple(triple: &str) -> Result<()> {
     Ok(())
 }
 
-fn engine_for(target: &CwasmTarget) -> Result<Engine> {
+fn engine_for(triple: &str, native: bool) -> Result<Engine> {
     let mut config = Config::new();
-    if !target.native {
-        config.target(&target.triple).map_err(|e| anyhow!("{e}"))?;
+    if !native {
+        config.target(triple).map_err(|e| anyhow!("{e}"))?;
     }
-    Engine::new(&config).map_err(|e| anyhow!("creating a wasmtime engine for {}: {e}", target.triple))
+    Engine::new(&config).map_err(|e| anyhow!("creating a wasmtime engine for {triple}: {e}"))
 }
 
-pub fn run(wasm: &[u8], targets: &[CwasmTarget]) -> Result<Vec<Precompiled>> {
-    targets.par_iter().map(|target| compile_one(wasm, target)).collect()
+/// The settings that decide a target's output (its cache key and report).
+pub fn settings(target: &CwasmTarget) -> serde_json::Value {
+    json!({
+        "target": target.triple,
+        "native-cpu-features": target.native,
+        "wasmtime": wasmtime_version(),
+        "compatibility-hash": target.compatibility_hash,
+    })
 }
 
-fn compile_one(wasm: &[u8], target: &CwasmTarget) -> Result<Precompiled> {
+/// Compiles `wasm` for one target.
+pub fn run(wasm: &[u8], target: &CwasmTarget) -> Result<Precompiled> {
     let started = Instant::now();
-    let engine = engine_for(target)?;
+    let engine = engine_for(&target.triple, target.native)?;
     // A backend bug must become an error that names the target, never a crash of the tool.
     let compiled = catch_unwind(AssertUnwindSafe(|| engine.precompile_module(wasm))).map_err(|panic| {
         let why = panic
@@ -129,18 +147,13 @@ fn compile_one(wasm: &[u8], target: &CwasmTarget) -> Result<Precompiled> {
         .map_err(|e| anyhow!("{e:?}"))
         .with_context(|| format!("compiling for `{}` (precompile stage)", target.triple))?;
 
-    let mut hasher = Sha256Hasher::default();
-    engine.precompile_compatibility_hash().hash(&mut hasher);
-    let engine_settings = json!({ "target": target.triple, "native-cpu-features": target.native, "config": "default" });
     let info = PrecompileInfo {
         triple: target.triple.clone(),
         native_cpu_features: target.native,
         wasmtime_version: wasmtime_version().into(),
-        compatibility_hash: hasher.hex(),
-        engine: engine_settings.clone(),
+        compatibility_hash: target.compatibility_hash.clone(),
+        engine: json!({ "target": target.triple, "native-cpu-features": target.native, "config": "default" }),
     };
-    let settings = json!({ "target": target.triple, "native-cpu-features": target.native, "wasmtime": wasmtime_version() });
-    let report = StageReport::new(Stage::Precompile, wasm, &bytes, started, settings).note(target.triple.clone());
-    debug_assert_eq!(report.sha256_out, sha256_hex(&bytes));
+    let report = StageReport::new(Stage::Precompile, wasm, &bytes, started, settings(target)).note(target.triple.clone());
     Ok(Precompiled { info, bytes, report })
 }

@@ -5,7 +5,7 @@ pub mod sandbox;
 
 use super::{Stage, StageOutput, StageReport};
 use crate::wasm::ModuleFacts;
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use sandbox::{Bound, Sandbox};
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -24,6 +24,59 @@ pub struct PreinitConfig {
     pub keep_init_func: bool,
     pub rename_funcs: BTreeMap<String, String>,
     pub sandbox: Sandbox,
+}
+
+impl PreinitConfig {
+    /// Everything that decides the snapshot, for the cache key: the settings plus what init
+    /// can read (env values and the contents of granted directories, hashed). The bounds are
+    /// left out: they stop a failing init but do not change a successful one's output.
+    pub fn cache_settings(&self) -> Result<serde_json::Value> {
+        let wasi = match &self.sandbox.wasi {
+            None => serde_json::Value::Null,
+            Some(wasi) => {
+                let mut dirs = Vec::new();
+                for dir in &wasi.dirs {
+                    dirs.push(json!({ "guest": dir.guest, "writable": dir.writable, "contents": dir_digest(&dir.host)? }));
+                }
+                let env: Vec<String> = wasi.env.iter().map(|(k, v)| format!("{k}={}", crate::digest::sha256_hex(v.as_bytes()))).collect();
+                json!({ "env": env, "dirs": dirs, "deterministic": wasi.deterministic })
+            }
+        };
+        Ok(json!({
+            "enabled": self.enabled,
+            "init-func": self.init_func,
+            "keep-init-func": self.keep_init_func,
+            "rename-funcs": self.rename_funcs,
+            "wasi": wasi,
+        }))
+    }
+}
+
+/// sha256 over every file under `dir` (relative path and contents), in a fixed order.
+fn dir_digest(dir: &std::path::Path) -> Result<String> {
+    use sha2::{Digest, Sha256};
+    let mut files = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(current) = pending.pop() {
+        for entry in std::fs::read_dir(&current).with_context(|| format!("reading granted directory {}", current.display()))? {
+            let path = entry?.path();
+            if path.is_dir() {
+                pending.push(path);
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    let mut hasher = Sha256::new();
+    for file in files {
+        let relative = file.strip_prefix(dir).unwrap_or(&file);
+        hasher.update(relative.to_string_lossy().as_bytes());
+        hasher.update([0]);
+        hasher.update(std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?);
+        hasher.update([0]);
+    }
+    Ok(crate::digest::hex(&hasher.finalize()))
 }
 
 pub fn run(wasm: &[u8], config: &PreinitConfig) -> Result<StageOutput> {
@@ -71,13 +124,14 @@ pub fn run(wasm: &[u8], config: &PreinitConfig) -> Result<StageOutput> {
     for (new, old) in &config.rename_funcs {
         wizer.func_rename(new, old);
     }
-    let run = sandbox::run(&wizer, wasm, &config.sandbox)?;
+    let stack = crate::wasm::shadow_stack(wasm)?;
+    let run = sandbox::run(&wizer, wasm, &init_func, stack, &config.sandbox)?;
     let snapshot = match run.result {
         Ok(bytes) => bytes,
         Err(error) => bail!(explain_failure(&init_func, error, run.bound_hit, &run.captured_output, config)),
     };
-    let report = StageReport::new(Stage::Preinit, wasm, &snapshot, started, settings)
-        .note(format!("ran `{init_func}`; init + snapshot {}", crate::ui::human_ms(run.init_millis)));
+    let mut report = StageReport::new(Stage::Preinit, wasm, &snapshot, started, settings).note(format!("ran `{init_func}`"));
+    report.init_millis = Some(run.init_millis);
     Ok(StageOutput { bytes: snapshot, report })
 }
 

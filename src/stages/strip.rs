@@ -14,9 +14,16 @@ pub struct StripConfig {
     pub keep_sections: Vec<String>,
 }
 
+impl StripConfig {
+    /// The settings that decide the output (its cache key and report).
+    pub fn settings(&self) -> serde_json::Value {
+        json!({ "strip": self.enabled, "keep-sections": self.keep_sections })
+    }
+}
+
 pub fn run(wasm: &[u8], config: &StripConfig) -> Result<StageOutput> {
     let started = Instant::now();
-    let settings = json!({ "strip": config.enabled, "keep-sections": config.keep_sections });
+    let settings = config.settings();
     if !config.enabled {
         return Ok(StageOutput::skipped(Stage::Strip, wasm, settings, "strip = false"));
     }

@@ -11,6 +11,7 @@ use std::convert::Infallible;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
+use wasmtime::error::Context as _;
 use wasmtime::{Config, Engine, Linker, Module, ResourceLimiter, Store};
 use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
@@ -76,8 +77,15 @@ impl ResourceLimiter for MemoryCap {
 /// Captured init output is kept to this many bytes; more is cut.
 const CAPTURE_LIMIT: usize = 64 * 1024;
 
-/// Runs `wizer` on `wasm` inside the sandbox.
-pub fn run(wizer: &wasmtime_wizer::Wizer, wasm: &[u8], sandbox: &Sandbox) -> Result<InitRun> {
+/// Runs `wizer` on `wasm` inside the sandbox. `init_func` must exist with type `[] -> []`;
+/// `stack` is where the module keeps its shadow stack, if known.
+pub fn run(
+    wizer: &wasmtime_wizer::Wizer,
+    wasm: &[u8],
+    init_func: &str,
+    stack: Option<crate::wasm::ShadowStack>,
+    sandbox: &Sandbox,
+) -> Result<InitRun> {
     let mut config = Config::new();
     config.epoch_interruption(true);
     config.wasm_backtrace_details(wasmtime::WasmBacktraceDetails::Enable);
@@ -100,18 +108,38 @@ pub fn run(wizer: &wasmtime_wizer::Wizer, wasm: &[u8], sandbox: &Sandbox) -> Res
         })
         .map_err(anyhow::Error::from)
         .context("linking WASI for pre-init")?;
+
     }
 
     let timed_out = Arc::new(AtomicBool::new(false));
-    let mut deadline: Option<mpsc::Sender<()>> = None;
     let mut init_started: Option<std::time::Instant> = None;
-    let result = block_on(wizer.run(&mut store, wasm, async |store: &mut Store<InitState>, module: &Module| {
-        define_missing_imports(&mut linker, store, module)?;
+    let mut deadline: Option<mpsc::Sender<()>> = None;
+    let result = (|| -> wasmtime::Result<Vec<u8>> {
+        // Wizer's `run`, in its public parts, so the dead stack can be cleared between init
+        // and the snapshot.
+        let (context, instrumented) = wizer.instrument(wasm)?;
+        let module = Module::new(&engine, &instrumented).context("compiling the module for pre-init")?;
+        define_missing_imports(&mut linker, &mut store, &module)?;
         // The clock starts after compilation: the budget is for the guest's own code.
         deadline = Some(start_deadline(&engine, sandbox.timeout, timed_out.clone()));
         init_started = Some(std::time::Instant::now());
-        linker.instantiate_async(store, module).await
-    }));
+        let instance = block_on(linker.instantiate_async(&mut store, &module))?;
+        for name in ["_initialize", init_func] {
+            if name == "_initialize" && init_func == "_initialize" {
+                continue;
+            }
+            if let Some(func) = instance.get_func(&mut store, name) {
+                let func = func
+                    .typed::<(), ()>(&store)
+                    .with_context(|| format!("the init export `{name}` must take no parameters and return nothing"))?;
+                block_on(func.call_async(&mut store, ())).with_context(|| format!("the `{name}` function trapped"))?;
+            }
+        }
+        if let Some(stack) = stack {
+            clear_dead_stack(&mut store, &instance, stack)?;
+        }
+        block_on(wizer.snapshot(&context, &mut wasmtime_wizer::WasmtimeWizer { store: &mut store, instance }))
+    })();
     drop(deadline);
     let init_millis = init_started.map_or(0.0, crate::stages::elapsed_ms);
 
@@ -144,6 +172,23 @@ fn define_missing_imports(linker: &mut Linker<InitState>, store: &mut Store<Init
         };
         let message = format!("init called the import `{module_name}::{name}`: {advice}");
         linker.func_new(&module_name, &name, ty, move |_, _, _| Err(wasmtime::Error::msg(message.clone())))?;
+    }
+    Ok(())
+}
+
+/// Zeroes linear memory from the stack's floor up to the stack pointer: after init returned,
+/// nothing there is live, but it still holds init's temporaries (file metadata, buffers), which
+/// the snapshot would otherwise keep, and which differ from one checkout to the next.
+fn clear_dead_stack(store: &mut Store<InitState>, instance: &wasmtime::Instance, stack: crate::wasm::ShadowStack) -> wasmtime::Result<()> {
+    let pointer = instance
+        .get_global(&mut *store, &format!("__wizer_global_{}", stack.pointer_global))
+        .and_then(|g| g.get(&mut *store).i32())
+        .map(|p| p as u32 as usize);
+    let memory = instance.get_memory(&mut *store, "__wizer_memory_0");
+    if let (Some(pointer), Some(memory)) = (pointer, memory) {
+        if let Some(dead) = memory.data_mut(&mut *store).get_mut(stack.floor as usize..pointer) {
+            dead.fill(0);
+        }
     }
     Ok(())
 }
