@@ -23,6 +23,20 @@ enum Command {
     /// Check an output directory against its manifest.json: sizes, sha256, integrity, that
     /// .br/.gz decode to their module, and no missing or extra files.
     Verify(VerifyArgs),
+    /// Run one stage on one file with the guest profile's settings (for benchmarks).
+    #[command(hide = true)]
+    Stage(StageArgs),
+}
+
+#[derive(Args)]
+struct StageArgs {
+    /// preinit, optimize, strip, precompile or compress.
+    stage: String,
+    input: PathBuf,
+    #[arg(short, long)]
+    output: PathBuf,
+    #[command(flatten)]
+    build: BuildArgs,
 }
 
 #[derive(Args)]
@@ -216,36 +230,38 @@ impl Overrides {
 pub fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<()> {
     let cli = Cli::parse_from(args);
     match cli.command {
-        Command::Build(args) => {
-            let c = args.cargo;
-            let request = commands::build::Request {
-                cargo: CargoArgs {
-                    manifest_path: c.manifest_path,
-                    package: c.package,
-                    features: c.features.iter().flat_map(|f| f.split_whitespace()).map(String::from).collect(),
-                    all_features: c.all_features,
-                    no_default_features: c.no_default_features,
-                    locked: c.locked,
-                    offline: c.offline,
-                    frozen: c.frozen,
-                    target_dir: c.target_dir,
-                },
-                profile: args.profile,
-                out_dir: args.out_dir,
-                extra_env: args.overrides.env.clone(),
-                extra_dirs: args.overrides.dirs.clone(),
-                overrides: args.overrides.into_keys()?,
-                jobs: args.jobs,
-                lock_timeout: Duration::from_secs(args.lock_timeout),
-                quiet: args.quiet,
-                cache: commands::build::CacheOptions {
-                    disabled: args.cache.no_cache,
-                    dir: args.cache.cache_dir,
-                    max_bytes: args.cache.cache_max_size,
-                },
-            };
-            commands::build::run(&request).map(|_| ())
-        }
+        Command::Build(args) => commands::build::run(&request(args)?).map(|_| ()),
         Command::Verify(args) => commands::verify::run(&args.path, &crate::ui::Ui::new(false)),
+        Command::Stage(args) => commands::stage::run(&request(args.build)?, &args.stage, &args.input, &args.output),
     }
+}
+
+fn request(args: BuildArgs) -> Result<commands::build::Request> {
+    let c = args.cargo;
+    Ok(commands::build::Request {
+        cargo: CargoArgs {
+            manifest_path: c.manifest_path,
+            package: c.package,
+            features: c.features.iter().flat_map(|f| f.split_whitespace()).map(String::from).collect(),
+            all_features: c.all_features,
+            no_default_features: c.no_default_features,
+            locked: c.locked,
+            offline: c.offline,
+            frozen: c.frozen,
+            target_dir: c.target_dir,
+        },
+        profile: args.profile,
+        out_dir: args.out_dir,
+        extra_env: args.overrides.env.clone(),
+        extra_dirs: args.overrides.dirs.clone(),
+        overrides: args.overrides.into_keys()?,
+        jobs: args.jobs,
+        lock_timeout: Duration::from_secs(args.lock_timeout),
+        quiet: args.quiet,
+        cache: commands::build::CacheOptions {
+            disabled: args.cache.no_cache,
+            dir: args.cache.cache_dir,
+            max_bytes: args.cache.cache_max_size,
+        },
+    })
 }

@@ -54,6 +54,18 @@ impl Guest {
 }
 
 pub fn locate(args: &CargoArgs) -> Result<Guest> {
+    if let Some(metadata) = crate::metadata_cache::load(args) {
+        // A cached answer that no longer selects a package falls through to a fresh one.
+        if let Ok(guest) = from_metadata(metadata, args) {
+            return Ok(guest);
+        }
+    }
+    let metadata = run_cargo_metadata(args)?;
+    let _ = crate::metadata_cache::store(args, &metadata);
+    from_metadata(metadata, args)
+}
+
+fn run_cargo_metadata(args: &CargoArgs) -> Result<Metadata> {
     let mut command = MetadataCommand::new();
     command.no_deps();
     if let Some(path) = &args.manifest_path {
@@ -68,7 +80,10 @@ pub fn locate(args: &CargoArgs) -> Result<Guest> {
         ),
         other => anyhow::Error::new(other).context("could not run `cargo metadata`"),
     })?;
+    Ok(metadata)
+}
 
+fn from_metadata(metadata: Metadata, args: &CargoArgs) -> Result<Guest> {
     let package = select_package(&metadata, args)?.clone();
     let lib_name = cdylib_name(&package)?;
     let target_dir = args.target_dir.clone().unwrap_or_else(|| metadata.target_directory.clone().into());

@@ -10,6 +10,7 @@ pub mod config;
 pub mod digest;
 pub mod guest;
 pub mod manifest;
+pub mod metadata_cache;
 pub mod output;
 pub mod pipeline;
 pub mod stages;

@@ -118,8 +118,14 @@ fn summary(report: &StageReport) -> String {
         StageStatus::Skipped => format!("skipped: {}", report.notes.join("; ")),
         StageStatus::Cached => format!("cached: {} -> {}", human_bytes(report.bytes_in), human_bytes(report.bytes_out)),
         StageStatus::Ran => {
-            let notes = if report.notes.is_empty() { String::new() } else { format!("  ({})", report.notes.join("; ")) };
-            format!("{} -> {} in {}{notes}", human_bytes(report.bytes_in), human_bytes(report.bytes_out), human_ms(report.millis))
+            let notes =
+                if report.notes.is_empty() { String::new() } else { format!("  ({})", report.notes.join("; ")) };
+            format!(
+                "{} -> {} in {}{notes}",
+                human_bytes(report.bytes_in),
+                human_bytes(report.bytes_out),
+                human_ms(report.millis)
+            )
         }
     }
 }

@@ -69,16 +69,11 @@ impl ModuleFacts {
     }
 
     pub fn exports_func(&self, name: &str) -> bool {
-        self.exports
-            .iter()
-            .any(|e| e.name == name && e.kind == wasmparser::ExternalKind::Func)
+        self.exports.iter().any(|e| e.name == name && e.kind == wasmparser::ExternalKind::Func)
     }
 
     pub fn func_exports(&self) -> impl Iterator<Item = &str> {
-        self.exports
-            .iter()
-            .filter(|e| e.kind == wasmparser::ExternalKind::Func)
-            .map(|e| e.name.as_str())
+        self.exports.iter().filter(|e| e.kind == wasmparser::ExternalKind::Func).map(|e| e.name.as_str())
     }
 
     pub fn imports_wasi(&self) -> bool {

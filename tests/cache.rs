@@ -69,7 +69,11 @@ fn unchanged_guest_skips_every_stage_and_writes_nothing() {
         assert!(!rows.is_empty() && rows.iter().all(|r| r.contains("cached")), "{stage} not cached:\n{stderr}");
     }
     assert!(stderr.contains("Fresh"), "{stderr}");
-    assert_eq!(std::fs::metadata(ws.out.join("manifest.json")).unwrap().modified().unwrap(), manifest_time, "output untouched");
+    assert_eq!(
+        std::fs::metadata(ws.out.join("manifest.json")).unwrap().modified().unwrap(),
+        manifest_time,
+        "output untouched"
+    );
     assert_eq!(first.artifacts, second.artifacts);
     verified(&ws);
 }
@@ -94,7 +98,9 @@ fn changing_precompile_targets_reruns_only_the_new_target() {
     let ws = workspace();
     build(&ws, &[]);
     let (second, _) = build(&ws, &["--precompile", "host,aarch64-unknown-linux-gnu,x86_64-pc-windows-msvc"]);
-    let ran: Vec<String> = second.stages.iter()
+    let ran: Vec<String> = second
+        .stages
+        .iter()
         .filter(|s| s.status == StageStatus::Ran && !matches!(s.stage, Stage::Build | Stage::Package))
         .map(|s| format!("{} {}", s.stage.name(), s.settings["target"].as_str().unwrap_or("")))
         .collect();
@@ -175,8 +181,11 @@ fn concurrent_builds_share_one_cache() {
     }
     verified(&ws);
     verified(&other);
-    let temporary: Vec<_> = ["entries", "blobs"].iter().flat_map(|k| cache_files(&ws, k))
-        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with(".tmp")).collect();
+    let temporary: Vec<_> = ["entries", "blobs"]
+        .iter()
+        .flat_map(|k| cache_files(&ws, k))
+        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with(".tmp"))
+        .collect();
     assert!(temporary.is_empty(), "no half-written cache files: {temporary:?}");
 }
 
@@ -185,8 +194,11 @@ fn the_cache_stays_within_its_size_bound() {
     let ws = workspace();
     let bound: u64 = 300 * 1024;
     build(&ws, &["--cache-max-size", &bound.to_string()]);
-    let total: u64 = ["entries", "blobs"].iter().flat_map(|k| cache_files(&ws, k))
-        .map(|p| std::fs::metadata(p).unwrap().len()).sum();
+    let total: u64 = ["entries", "blobs"]
+        .iter()
+        .flat_map(|k| cache_files(&ws, k))
+        .map(|p| std::fs::metadata(p).unwrap().len())
+        .sum();
     assert!(total <= bound, "cache holds {total} bytes, bound {bound}");
     assert!(total > 0, "it still caches what fits");
 }

@@ -114,8 +114,10 @@ impl<'a> Case<'a> {
         assert!(ours.lines().count() <= 30, "error is longer than one screen:\n{ours}");
 
         assert!(contents(&out) == before, "the previous output changed");
-        let mut beside: Vec<String> =
-            std::fs::read_dir(scratch.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        let mut beside: Vec<String> = std::fs::read_dir(scratch.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
         beside.retain(|n| !n.ends_with("wasmship-lock"));
         assert_eq!(beside, ["out"], "no staging directories left beside the output");
         Failure { error: ours.to_string(), stderr }
@@ -130,19 +132,21 @@ struct Failure {
 
 #[test]
 fn target_not_installed() {
-    // A toolchain whose sysroot has no wasm32 standard library, as on a fresh machine.
+    // A toolchain whose sysroot has no wasm32 standard library, as on a fresh machine: rustc
+    // really compiles, against an empty sysroot, so cargo fails the way it does there.
     let scratch = tempfile::tempdir().unwrap();
     let rustc = scratch.path().join("rustc");
     let sysroot = scratch.path().join("sysroot");
     std::fs::create_dir(&sysroot).unwrap();
     let script = format!(
-        "#!/bin/sh\nif [ \"$1 $2\" = \"--print sysroot\" ]; then echo {}; else exec rustc \"$@\"; fi\n",
+        "#!/bin/sh\nif [ \"$1 $2\" = \"--print sysroot\" ]; then echo {0}; exit 0; fi\nexec rustc --sysroot {0} \"$@\"\n",
         sysroot.display()
     );
     std::fs::write(&rustc, script).unwrap();
     std::fs::set_permissions(&rustc, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     Case::new(&[], "the Rust target `wasm32-unknown-unknown` is not installed")
         .manifest(fixture("bad-init/Cargo.toml"))
+        .target_dir("no-target")
         .env("RUSTC", rustc.display().to_string())
         .mentions(&["rustup target add wasm32-unknown-unknown", "build stage"])
         .fails();
@@ -204,11 +208,14 @@ fn wrong_type_names_key_expected_and_got() {
 
 #[test]
 fn unknown_pass_is_refused_before_binaryen_runs() {
-    let guest = guest_with_metadata("[package.metadata.wasmship]\nwasm-opt = [\"--converge\", \"-Oz\", \"--gufa-optimising\"]\n");
-    let failure = Case::new(&[], "unknown wasm-opt pass or flag `--gufa-optimising` (optimize stage; binaryen did not run)")
-        .manifest(guest.path().join("Cargo.toml"))
-        .mentions(&["`wasm-opt` set in [package.metadata.wasmship]", "`--gufa-optimizing`"])
-        .fails();
+    let guest = guest_with_metadata(
+        "[package.metadata.wasmship]\nwasm-opt = [\"--converge\", \"-Oz\", \"--gufa-optimising\"]\n",
+    );
+    let failure =
+        Case::new(&[], "unknown wasm-opt pass or flag `--gufa-optimising` (optimize stage; binaryen did not run)")
+            .manifest(guest.path().join("Cargo.toml"))
+            .mentions(&["`wasm-opt` set in [package.metadata.wasmship]", "`--gufa-optimizing`"])
+            .fails();
     assert!(!failure.stderr.contains("Building"), "no stage ran before the pass list was checked:\n{}", failure.stderr);
 }
 

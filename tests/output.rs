@@ -49,11 +49,8 @@ fn contents(dir: &Path) -> BTreeMap<String, Vec<u8>> {
 /// Starts a build that stops after staging its first artifact (the test hook), and waits
 /// until it says so.
 fn start_held_build(out: &Path, extra: &[&str]) -> (Child, String) {
-    let mut child = build_command(out, extra)
-        .env("CARGO_WASMSHIP_TEST_HOLD_STAGED", "1")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child =
+        build_command(out, extra).env("CARGO_WASMSHIP_TEST_HOLD_STAGED", "1").stderr(Stdio::piped()).spawn().unwrap();
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     let marker = lines
         .by_ref()
@@ -106,7 +103,8 @@ fn a_second_build_waits_for_the_lock_then_times_out_or_proceeds() {
     assert!(stderr.contains("Waiting for another build of"), "says it is waiting:\n{stderr}");
     assert!(stderr.contains("another cargo-wasmship build held"), "fails after the timeout:\n{stderr}");
 
-    let waiter = build_command(&out, &["--no-precompile", "--lock-timeout", "120"]).stderr(Stdio::piped()).spawn().unwrap();
+    let waiter =
+        build_command(&out, &["--no-precompile", "--lock-timeout", "120"]).stderr(Stdio::piped()).spawn().unwrap();
     std::thread::sleep(Duration::from_millis(500));
     holder.kill().unwrap(); // the OS releases the holder's lock
     holder.wait().unwrap();
@@ -131,7 +129,13 @@ fn verify_catches_one_flipped_byte_in_each_artifact_kind() {
     let manifest = Manifest::read(&good.join("manifest.json")).unwrap();
     let kinds: Vec<(ArtifactKind, Option<&str>)> =
         manifest.artifacts.iter().map(|a| (a.kind, a.content_encoding.as_deref())).collect();
-    for kind in [(ArtifactKind::Wasm, None), (ArtifactKind::Wasm, Some("br")), (ArtifactKind::Wasm, Some("gzip")), (ArtifactKind::DebugWasm, None), (ArtifactKind::Cwasm, None)] {
+    for kind in [
+        (ArtifactKind::Wasm, None),
+        (ArtifactKind::Wasm, Some("br")),
+        (ArtifactKind::Wasm, Some("gzip")),
+        (ArtifactKind::DebugWasm, None),
+        (ArtifactKind::Cwasm, None),
+    ] {
         assert!(kinds.contains(&kind), "the build has a {kind:?} artifact");
     }
 

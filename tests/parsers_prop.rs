@@ -15,7 +15,16 @@ fn leaf() -> impl Strategy<Value = Value> {
         Just(Value::Null),
         any::<bool>().prop_map(Value::Bool),
         any::<i64>().prop_map(|n| json!(n)),
-        prop::sample::select(vec![json!(0), json!(-1), json!(u64::MAX), json!(1e300), json!(1e-300), json!(0.5), json!(11), json!(25)]),
+        prop::sample::select(vec![
+            json!(0),
+            json!(-1),
+            json!(u64::MAX),
+            json!(1e300),
+            json!(1e-300),
+            json!(0.5),
+            json!(11),
+            json!(25)
+        ]),
         any::<f64>().prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
         "[a-z0-9._:/@= -]{0,12}".prop_map(Value::String),
         prop::sample::select(vec!["-Oz", "--gufa", "host", "br", "gz", "30s", "4GiB", "wasm32-wasip1"])
@@ -35,7 +44,8 @@ fn json_value() -> impl Strategy<Value = Value> {
 
 /// Mostly real key names (so values reach the typed parsers), some noise.
 fn key() -> impl Strategy<Value = String> {
-    let real: Vec<String> = config::keys::KEYS.iter().map(|k| k.name.to_string()).chain(["profile".into(), "release".into()]).collect();
+    let real: Vec<String> =
+        config::keys::KEYS.iter().map(|k| k.name.to_string()).chain(["profile".into(), "release".into()]).collect();
     prop_oneof![3 => prop::sample::select(real), 1 => "[a-z_-]{1,10}"]
 }
 
@@ -43,17 +53,18 @@ fn key() -> impl Strategy<Value = String> {
 fn wasmship_table() -> impl Strategy<Value = Value> {
     // Few keys per table: one bad value ends the resolution, so more keys hide later bugs.
     let keys = || prop::collection::btree_map(key(), prop_oneof![3 => leaf(), 1 => json_value()], 0..3);
-    (keys(), prop::collection::btree_map(prop::sample::select(vec!["release", "fast"]), keys(), 0..3), any::<bool>()).prop_map(
-        |(top, profiles, with_profiles)| {
+    (keys(), prop::collection::btree_map(prop::sample::select(vec!["release", "fast"]), keys(), 0..3), any::<bool>())
+        .prop_map(|(top, profiles, with_profiles)| {
             let mut table: serde_json::Map<String, Value> = top.into_iter().collect();
             if with_profiles {
-                let profiles: serde_json::Map<String, Value> =
-                    profiles.into_iter().map(|(name, keys)| (name.to_string(), Value::Object(keys.into_iter().collect()))).collect();
+                let profiles: serde_json::Map<String, Value> = profiles
+                    .into_iter()
+                    .map(|(name, keys)| (name.to_string(), Value::Object(keys.into_iter().collect())))
+                    .collect();
                 table.insert("profile".into(), Value::Object(profiles));
             }
             Value::Object(table)
-        },
-    )
+        })
 }
 
 fn registered() -> &'static [String] {
@@ -63,7 +74,10 @@ fn registered() -> &'static [String] {
 
 fn pass_token() -> impl Strategy<Value = String> {
     let mut known: Vec<String> = registered().iter().map(|n| format!("--{n}")).collect();
-    known.extend(["-O", "-O0", "-O3", "-Os", "-Oz", "--converge", "-c", "--enable-simd", "--disable-gc", "--pass-arg", "-g"].map(String::from));
+    known.extend(
+        ["-O", "-O0", "-O3", "-Os", "-Oz", "--converge", "-c", "--enable-simd", "--disable-gc", "--pass-arg", "-g"]
+            .map(String::from),
+    );
     prop_oneof![
         4 => prop::sample::select(known),
         1 => "-{0,2}[a-zA-Z0-9=@ -]{0,16}",
@@ -71,7 +85,10 @@ fn pass_token() -> impl Strategy<Value = String> {
 }
 
 fn sample_manifest() -> Manifest {
-    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots/regex-guest.manifest.json")).unwrap();
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots/regex-guest.manifest.json"),
+    )
+    .unwrap();
     // The snapshot uses "{...}" wildcards; give them concrete values of the right type.
     let text = text.replace("\"{...}\"", "0").replace("\"notes\": 0", "\"notes\": []");
     let mut value: Value = serde_json::from_str(&text).unwrap();
@@ -176,7 +193,12 @@ fn huge_durations_are_type_errors_not_panics() {
     for value in [json!(1e300), json!("99999999999999999999999s")] {
         let package = json!({ "wasmship": { "init-timeout": value } });
         let sources = [MetadataSource { scope: "package", manifest: Path::new("/g/Cargo.toml"), metadata: &package }];
-        let cli = Layer { table: "the command line".into(), file: None, base_dir: PathBuf::from("/"), keys: Default::default() };
+        let cli = Layer {
+            table: "the command line".into(),
+            file: None,
+            base_dir: PathBuf::from("/"),
+            keys: Default::default(),
+        };
         let error = config::resolve("release", &sources, cli).unwrap_err().to_string();
         assert!(error.contains("wrong type for key `init-timeout`"), "{error}");
     }

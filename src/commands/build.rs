@@ -2,10 +2,10 @@
 //! run the stages in order, and write the artifacts and manifest atomically.
 use crate::cache::{Cache, Corrupt};
 use crate::config::{self, DirGrant, Encoding, GuestTarget, Layer, MetadataSource, Profile};
-use crate::pipeline::{Done, Product, Runner};
 use crate::guest::{self, CargoArgs, Guest};
 use crate::manifest::{self, InputInfo, Manifest, PackageInfo, ProfileInfo, Tool, Toolchain};
 use crate::output::{self, Staging};
+use crate::pipeline::{Done, Product, Runner};
 use crate::stages::build::{BuildConfig, BuildOutput};
 use crate::stages::optimize::OptimizeConfig;
 use crate::stages::package::{PackageConfig, Piece};
@@ -19,7 +19,6 @@ use anyhow::{bail, Context, Result};
 use rayon::prelude::*;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 pub struct Request {
@@ -54,17 +53,17 @@ pub struct CacheOptions {
 }
 
 /// Everything a build will do, decided and checked before any stage runs.
-struct Plan {
-    guest: Guest,
-    profile_name: String,
-    profile: Profile,
-    name: String,
-    out_dir: PathBuf,
-    preinit: PreinitConfig,
-    optimize: OptimizeConfig,
-    strip: StripConfig,
-    cwasm_targets: Vec<CwasmTarget>,
-    package: PackageConfig,
+pub struct Plan {
+    pub guest: Guest,
+    pub profile_name: String,
+    pub profile: Profile,
+    pub name: String,
+    pub out_dir: PathBuf,
+    pub preinit: PreinitConfig,
+    pub optimize: OptimizeConfig,
+    pub strip: StripConfig,
+    pub cwasm_targets: Vec<CwasmTarget>,
+    pub package: PackageConfig,
 }
 
 pub fn run(request: &Request) -> Result<Outcome> {
@@ -77,12 +76,20 @@ pub fn run(request: &Request) -> Result<Outcome> {
     pool.install(|| execute(request, &plan, &ui))
 }
 
-fn plan(request: &Request, ui: &Ui) -> Result<Plan> {
+pub fn plan(request: &Request, ui: &Ui) -> Result<Plan> {
     let guest = guest::locate(&request.cargo)?;
     let workspace_manifest = guest.workspace_manifest();
     let sources = [
-        MetadataSource { scope: "workspace", manifest: &workspace_manifest, metadata: &guest.metadata.workspace_metadata },
-        MetadataSource { scope: "package", manifest: guest.package.manifest_path.as_std_path(), metadata: &guest.package.metadata },
+        MetadataSource {
+            scope: "workspace",
+            manifest: &workspace_manifest,
+            metadata: &guest.metadata.workspace_metadata,
+        },
+        MetadataSource {
+            scope: "package",
+            manifest: guest.package.manifest_path.as_std_path(),
+            metadata: &guest.package.metadata,
+        },
     ];
     let cwd = std::env::current_dir().context("reading the current directory")?;
     let cli = Layer {
@@ -102,7 +109,11 @@ fn plan(request: &Request, ui: &Ui) -> Result<Plan> {
     };
 
     let optimize = OptimizeConfig { passes: profile.wasm_opt.clone(), wasm_features: profile.wasm_features.clone() };
-    stages::optimize::plan(&optimize).map_err(bad_setting(&profile, "wasm-opt", "optimize stage; binaryen did not run"))?;
+    stages::optimize::plan(&optimize).map_err(bad_setting(
+        &profile,
+        "wasm-opt",
+        "optimize stage; binaryen did not run",
+    ))?;
     let cwasm_targets = stages::precompile::resolve_targets(&PrecompileConfig { targets: profile.precompile.clone() })
         .map_err(bad_setting(&profile, "precompile", "precompile stage"))?;
     let preinit = preinit_config(&profile, ui)?;
@@ -115,7 +126,18 @@ fn plan(request: &Request, ui: &Ui) -> Result<Plan> {
         brotli_window: profile.brotli_window,
         gzip_level: profile.gzip_level,
     };
-    Ok(Plan { guest, profile_name: request.profile.clone(), profile, name, out_dir, preinit, optimize, strip, cwasm_targets, package })
+    Ok(Plan {
+        guest,
+        profile_name: request.profile.clone(),
+        profile,
+        name,
+        out_dir,
+        preinit,
+        optimize,
+        strip,
+        cwasm_targets,
+        package,
+    })
 }
 
 fn add_cli_grants(profile: &mut Profile, request: &Request, cwd: &Path) -> Result<()> {
@@ -215,7 +237,7 @@ fn execute(request: &Request, plan: &Plan, ui: &Ui) -> Result<Outcome> {
     ui.finish(crate::ui::Running::none(), &[&built.stage.report]);
 
     let cache_dir = request.cache.dir.clone().unwrap_or_else(|| guest.target_dir.join("wasmship").join("cache"));
-    let input = Product::new(built.stage.bytes.clone());
+    let input = Product::input(built.stage.bytes.clone(), built.stage.report.sha256_out.clone());
     let mut read_cache = !request.cache.disabled;
     let outcome = loop {
         let cache = Cache::new(&cache_dir, request.cache.max_bytes, read_cache);
@@ -243,7 +265,13 @@ fn execute(request: &Request, plan: &Plan, ui: &Ui) -> Result<Outcome> {
 }
 
 /// Every stage after cargo's build, through the cache, then the output directory.
-fn produce(plan: &Plan, built: &BuildOutput, input: &Product, features: &[String], runner: &Runner<'_>) -> Result<Outcome> {
+fn produce(
+    plan: &Plan,
+    built: &BuildOutput,
+    input: &Product,
+    features: &[String],
+    runner: &Runner<'_>,
+) -> Result<Outcome> {
     let guest = &plan.guest;
     let at = |error| at_file(&built.artifact)(error);
     let preinit = runner
@@ -274,16 +302,23 @@ fn produce(plan: &Plan, built: &BuildOutput, input: &Product, features: &[String
         .map(|job| match job {
             Final::Precompile(target) => {
                 let unit = format!("precompile {}", target.triple);
-                runner.unit(Stage::Precompile, &unit, &stripped.product, stages::precompile::settings(target), |bytes| {
-                    let compiled = stages::precompile::run(bytes, target)?;
-                    Ok((compiled.bytes, compiled.report, serde_json::to_value(compiled.info)?))
-                })
+                runner.unit(
+                    Stage::Precompile,
+                    &unit,
+                    &stripped.product,
+                    stages::precompile::settings(target),
+                    |bytes| {
+                        let compiled = stages::precompile::run(bytes, target)?;
+                        Ok((compiled.bytes, compiled.report, serde_json::to_value(compiled.info)?))
+                    },
+                )
             }
             Final::Compress(encoding) => {
                 let unit = format!("compress {}", encoding.extension());
                 let settings = stages::package::compress_settings(*encoding, &plan.package);
                 runner.unit(Stage::Compress, &unit, &stripped.product, settings, |bytes| {
-                    stages::package::compress(bytes, *encoding, &plan.package).map(|(out, report)| (out, report, Value::Null))
+                    stages::package::compress(bytes, *encoding, &plan.package)
+                        .map(|(out, report)| (out, report, Value::Null))
                 })
             }
         })
@@ -314,7 +349,7 @@ fn produce(plan: &Plan, built: &BuildOutput, input: &Product, features: &[String
         schema_version: manifest::SCHEMA_VERSION,
         tool: Tool { name: env!("CARGO_PKG_NAME").into(), version: env!("CARGO_PKG_VERSION").into() },
         toolchain: Toolchain {
-            rustc: rustc_version(&guest.package_dir()),
+            rustc: stages::build::rustc_version(&guest.target_dir, &guest.package_dir()),
             wasmtime: stages::precompile::wasmtime_version().into(),
             binaryen: stages::optimize::binaryen_version().into(),
         },
@@ -325,7 +360,10 @@ fn produce(plan: &Plan, built: &BuildOutput, input: &Product, features: &[String
             cargo_profile: plan.profile.cargo_profile.clone(),
             features: features.to_vec(),
         },
-        profile: ProfileInfo { name: plan.profile_name.clone(), settings: publishable_settings(&plan.profile, &guest.package_dir(), &plan.name) },
+        profile: ProfileInfo {
+            name: plan.profile_name.clone(),
+            settings: publishable_settings(&plan.profile, &guest.package_dir(), &plan.name),
+        },
         input: InputInfo {
             file: built.artifact.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
             bytes: input.blob.bytes,
@@ -373,10 +411,7 @@ fn up_to_date(out_dir: &Path, manifest: &Manifest) -> bool {
         && existing.package == manifest.package
         && existing.toolchain == manifest.toolchain
         && existing.input == manifest.input
-        && manifest
-            .artifacts
-            .iter()
-            .all(|a| std::fs::metadata(out_dir.join(&a.file)).is_ok_and(|m| m.len() == a.bytes))
+        && manifest.artifacts.iter().all(|a| std::fs::metadata(out_dir.join(&a.file)).is_ok_and(|m| m.len() == a.bytes))
 }
 
 /// Test hook: with `CARGO_WASMSHIP_TEST_HOLD_STAGED=1` the build stops after staging its
@@ -390,7 +425,11 @@ fn hold_for_kill_test(staging: &Path) {
 }
 
 /// Names the stage and where the offending key was set under an error's first line.
-fn bad_setting<'a>(profile: &'a Profile, key: &'a str, stage: &'a str) -> impl FnOnce(anyhow::Error) -> anyhow::Error + 'a {
+fn bad_setting<'a>(
+    profile: &'a Profile,
+    key: &'a str,
+    stage: &'a str,
+) -> impl FnOnce(anyhow::Error) -> anyhow::Error + 'a {
     move |error| {
         let text = error.to_string();
         let (first, rest) = text.split_once('\n').unwrap_or((&text, ""));
@@ -434,16 +473,4 @@ fn publishable_settings(profile: &Profile, package_dir: &Path, name: &str) -> Va
         .map(|d| serde_json::json!({ "host": relative(&d.host), "guest": d.guest, "writable": d.writable }))
         .collect::<Vec<_>>());
     settings
-}
-
-fn rustc_version(package_dir: &Path) -> String {
-    let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
-    Command::new(rustc)
-        .arg("-V")
-        .current_dir(package_dir)
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_else(|| "unknown".into())
 }

@@ -100,9 +100,8 @@ fn check_hashed_name(manifest: &Manifest, artifact: &Artifact) -> Option<Problem
         None => artifact,
     };
     let prefix = named_after.sha256.get(..crate::stages::package::HASH_CHARS)?;
-    (!artifact.file.contains(prefix)).then(|| {
-        problem(artifact, format!("marked immutable but its name lacks its content hash `{prefix}`"))
-    })
+    (!artifact.file.contains(prefix))
+        .then(|| problem(artifact, format!("marked immutable but its name lacks its content hash `{prefix}`")))
 }
 
 fn check_decoding(manifest: &Manifest, artifact: &Artifact, decoded_name: &str, bytes: &[u8]) -> Option<Problem> {
@@ -132,7 +131,8 @@ pub fn run(target: &Path, ui: &crate::ui::Ui) -> Result<()> {
         ui.status("Verified", &format!("{} artifacts against {}", manifest.artifacts.len(), path.display()));
         return Ok(());
     }
-    let mut message = format!("{} problem(s) in {}:", problems.len(), path.parent().unwrap_or(Path::new(".")).display());
+    let mut message =
+        format!("{} problem(s) in {}:", problems.len(), path.parent().unwrap_or(Path::new(".")).display());
     for p in &problems {
         message.push_str(&format!("\n  {p}"));
     }

@@ -165,11 +165,7 @@ fn apply_layer(profile: &mut Profile, layer: &Layer) -> Result<()> {
             bail!(message);
         }
         if let Err(mismatch) = profile.apply(key, value) {
-            bail!(
-                "wrong type for key `{key}` in {location}\n  expected {}, got {}",
-                mismatch.expected,
-                mismatch.got
-            );
+            bail!("wrong type for key `{key}` in {location}\n  expected {}, got {}", mismatch.expected, mismatch.got);
         }
         let origin = match &layer.file {
             Some(file) => format!("{} of {}", layer.table, file.display()),

@@ -209,7 +209,9 @@ impl Profile {
                     let encoding = match name.as_str() {
                         "br" | "brotli" => Encoding::Brotli,
                         "gz" | "gzip" => Encoding::Gzip,
-                        _ => return Err(TypeMismatch { expected: expects.into(), got: format!("{name:?} in the list") }),
+                        _ => {
+                            return Err(TypeMismatch { expected: expects.into(), got: format!("{name:?} in the list") })
+                        }
                     };
                     if !encodings.contains(&encoding) {
                         encodings.push(encoding);

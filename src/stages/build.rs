@@ -31,7 +31,6 @@ pub struct BuildOutput {
 pub fn run(guest: &Guest, config: &BuildConfig<'_>) -> Result<BuildOutput> {
     let started = Instant::now();
     let triple = config.target.triple();
-    ensure_target_installed(&guest.package_dir(), triple)?;
 
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut command = Command::new(&cargo);
@@ -78,6 +77,9 @@ pub fn run(guest: &Guest, config: &BuildConfig<'_>) -> Result<BuildOutput> {
     }
     let status = child.wait().context("waiting for cargo")?;
     if !status.success() {
+        // Checked only now, to keep rustc out of the no-op path: say what cargo's own error
+        // means when the target's standard library is missing.
+        ensure_target_installed(&guest.package_dir(), triple)?;
         bail!(
             "cargo build of `{}` for {triple} failed ({status}); cargo's diagnostics are above\n  --> {}",
             guest.package.name,
@@ -114,8 +116,8 @@ pub fn run(guest: &Guest, config: &BuildConfig<'_>) -> Result<BuildOutput> {
     Ok(BuildOutput { stage: StageOutput { bytes, report }, artifact })
 }
 
-/// Fails early, with the `rustup` line that fixes it, when the toolchain that would build the
-/// guest (rustup resolves it from the guest's directory) has no standard library for `triple`.
+/// Fails, with the `rustup` line that fixes it, when the toolchain that builds the guest
+/// (rustup resolves it from the guest's directory) has no standard library for `triple`.
 fn ensure_target_installed(package_dir: &Path, triple: &str) -> Result<()> {
     let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
     let output = Command::new(&rustc)
@@ -136,4 +138,30 @@ fn ensure_target_installed(package_dir: &Path, triple: &str) -> Result<()> {
          help: install it with:\n      rustup target add {triple}",
         sysroot.display()
     )
+}
+
+/// `rustc -V` of the toolchain cargo just used: cargo records `rustc -vV` in the target
+/// directory's `.rustc_info.json`; running rustc again would add its start-up to every build.
+pub fn rustc_version(target_dir: &Path, package_dir: &Path) -> String {
+    let recorded = std::fs::read(target_dir.join(".rustc_info.json"))
+        .ok()
+        .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
+        .and_then(|info| {
+            info["outputs"].as_object()?.values().find_map(|output| {
+                let stdout = output["stdout"].as_str()?;
+                (stdout.starts_with("rustc ") && stdout.contains("\nrelease: "))
+                    .then(|| stdout.lines().next().unwrap_or("").to_string())
+            })
+        });
+    recorded.unwrap_or_else(|| {
+        let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+        Command::new(rustc)
+            .arg("-V")
+            .current_dir(package_dir)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+            .unwrap_or_else(|| "unknown".into())
+    })
 }

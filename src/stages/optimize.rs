@@ -60,7 +60,10 @@ pub fn run(wasm: &[u8], config: &OptimizeConfig) -> Result<StageOutput> {
 
     // Binaryen reads and writes files; DWARF cannot survive these passes, names can.
     let input = super::strip::remove_custom_sections(wasm, |name| name.starts_with(".debug_"))?;
-    let work = tempfile::Builder::new().prefix("wasmship-opt-").tempdir().context("creating a scratch directory for wasm-opt")?;
+    let work = tempfile::Builder::new()
+        .prefix("wasmship-opt-")
+        .tempdir()
+        .context("creating a scratch directory for wasm-opt")?;
     let in_path = work.path().join("in.wasm");
     let out_path = work.path().join("out.wasm");
     std::fs::write(&in_path, &input).with_context(|| format!("writing {}", in_path.display()))?;
@@ -98,7 +101,10 @@ pub fn run(wasm: &[u8], config: &OptimizeConfig) -> Result<StageOutput> {
         }
     }
     if !validate_wasm(&mut module) {
-        bail!("binaryen produced an invalid module (optimize stage); please report this with the pass list {:?}", config.passes);
+        bail!(
+            "binaryen produced an invalid module (optimize stage); please report this with the pass list {:?}",
+            config.passes
+        );
     }
     write_module(&mut module, &out_path)?;
     let output = std::fs::read(&out_path).with_context(|| format!("reading {}", out_path.display()))?;
@@ -118,7 +124,8 @@ fn run_steps(module: &mut Module, plan: &PassPlan) {
             Step::Pass { name } => queued.push(name),
             Step::Optimize { optimize_level, shrink_level, .. } => {
                 flush(module, plan, &mut queued);
-                let mut runner = PassRunner::new_with_options(module, pass_options(plan, *optimize_level, *shrink_level));
+                let mut runner =
+                    PassRunner::new_with_options(module, pass_options(plan, *optimize_level, *shrink_level));
                 runner.add_default_optimization_passes();
                 runner.run();
             }

@@ -28,7 +28,9 @@ pub const HASH_CHARS: usize = 16;
 /// The settings that decide `encoding`'s output (its cache key and report).
 pub fn compress_settings(encoding: Encoding, config: &PackageConfig) -> Value {
     match encoding {
-        Encoding::Brotli => json!({ "encoding": "br", "quality": config.brotli_quality, "window": config.brotli_window }),
+        Encoding::Brotli => {
+            json!({ "encoding": "br", "quality": config.brotli_quality, "window": config.brotli_window })
+        }
         Encoding::Gzip => json!({ "encoding": "gz", "level": config.gzip_level }),
     }
 }
@@ -60,7 +62,8 @@ fn brotli(input: &[u8], quality: u32, window: u32) -> Result<Vec<u8>> {
 
 fn gzip(input: &[u8], level: u32) -> Result<Vec<u8>> {
     // GzBuilder writes mtime 0 and no file name: the bytes depend only on the input.
-    let mut encoder = flate2::GzBuilder::new().write(Vec::with_capacity(input.len() / 2), flate2::Compression::new(level));
+    let mut encoder =
+        flate2::GzBuilder::new().write(Vec::with_capacity(input.len() / 2), flate2::Compression::new(level));
     encoder.write_all(input).context("gzip compression")?;
     encoder.finish().context("gzip compression")
 }
@@ -91,15 +94,33 @@ pub fn run(pieces: &[Piece<'_>], config: &PackageConfig) -> (Vec<Artifact>, Stag
             }
             Piece::Compressed(encoding, blob) => {
                 let ext = encoding.extension();
-                let mut artifact = describe(&format!("{wasm_logical}.{ext}"), &format!("{wasm_file}.{ext}"), ArtifactKind::Wasm, blob, config.hash_names);
+                let mut artifact = describe(
+                    &format!("{wasm_logical}.{ext}"),
+                    &format!("{wasm_file}.{ext}"),
+                    ArtifactKind::Wasm,
+                    blob,
+                    config.hash_names,
+                );
                 artifact.content_encoding = Some(content_encoding(*encoding).into());
                 artifact.decoded = Some(wasm_logical.clone());
                 artifact
             }
-            Piece::Debug(blob) => describe(&format!("{name}.debug.wasm"), &format!("{name}.debug.wasm"), ArtifactKind::DebugWasm, blob, false),
+            Piece::Debug(blob) => describe(
+                &format!("{name}.debug.wasm"),
+                &format!("{name}.debug.wasm"),
+                ArtifactKind::DebugWasm,
+                blob,
+                false,
+            ),
             Piece::Cwasm(info, blob) => {
                 let stem = format!("{name}.{}{}", info.triple, if info.native_cpu_features { "-native" } else { "" });
-                let mut artifact = describe(&format!("{stem}.cwasm"), &file_name(config, &stem, "cwasm", blob), ArtifactKind::Cwasm, blob, config.hash_names);
+                let mut artifact = describe(
+                    &format!("{stem}.cwasm"),
+                    &file_name(config, &stem, "cwasm", blob),
+                    ArtifactKind::Cwasm,
+                    blob,
+                    config.hash_names,
+                );
                 artifact.media_type = "application/octet-stream".into();
                 artifact.precompiled = Some((*info).clone());
                 artifact

@@ -100,15 +100,16 @@ fn check_triple(triple: &str) -> Result<()> {
         )
     };
     if !SUPPORTED_ARCHS.contains(&arch) {
-        bail!("cannot precompile for `{triple}`: architecture `{arch}` is not supported by this build's wasmtime\n{}", supported());
+        bail!(
+            "cannot precompile for `{triple}`: architecture `{arch}` is not supported by this build's wasmtime\n{}",
+            supported()
+        );
     }
     if !SUPPORTED_OS.iter().any(|os| triple.split('-').any(|part| part.starts_with(os))) {
         bail!("cannot precompile for `{triple}`: no supported operating system in the triple\n{}", supported());
     }
     let mut config = Config::new();
-    config
-        .target(triple)
-        .map_err(|e| anyhow!("cannot precompile for `{triple}`: {e}\n{}", supported()))?;
+    config.target(triple).map_err(|e| anyhow!("cannot precompile for `{triple}`: {e}\n{}", supported()))?;
     Ok(())
 }
 
@@ -154,6 +155,7 @@ pub fn run(wasm: &[u8], target: &CwasmTarget) -> Result<Precompiled> {
         compatibility_hash: target.compatibility_hash.clone(),
         engine: json!({ "target": target.triple, "native-cpu-features": target.native, "config": "default" }),
     };
-    let report = StageReport::new(Stage::Precompile, wasm, &bytes, started, settings(target)).note(target.triple.clone());
+    let report =
+        StageReport::new(Stage::Precompile, wasm, &bytes, started, settings(target)).note(target.triple.clone());
     Ok(Precompiled { info, bytes, report })
 }

@@ -36,9 +36,12 @@ impl PreinitConfig {
             Some(wasi) => {
                 let mut dirs = Vec::new();
                 for dir in &wasi.dirs {
-                    dirs.push(json!({ "guest": dir.guest, "writable": dir.writable, "contents": dir_digest(&dir.host)? }));
+                    dirs.push(
+                        json!({ "guest": dir.guest, "writable": dir.writable, "contents": dir_digest(&dir.host)? }),
+                    );
                 }
-                let env: Vec<String> = wasi.env.iter().map(|(k, v)| format!("{k}={}", crate::digest::sha256_hex(v.as_bytes()))).collect();
+                let env: Vec<String> =
+                    wasi.env.iter().map(|(k, v)| format!("{k}={}", crate::digest::sha256_hex(v.as_bytes()))).collect();
                 json!({ "env": env, "dirs": dirs, "deterministic": wasi.deterministic })
             }
         };
@@ -58,7 +61,9 @@ fn dir_digest(dir: &std::path::Path) -> Result<String> {
     let mut files = Vec::new();
     let mut pending = vec![dir.to_path_buf()];
     while let Some(current) = pending.pop() {
-        for entry in std::fs::read_dir(&current).with_context(|| format!("reading granted directory {}", current.display()))? {
+        for entry in
+            std::fs::read_dir(&current).with_context(|| format!("reading granted directory {}", current.display()))?
+        {
             let path = entry?.path();
             if path.is_dir() {
                 pending.push(path);
@@ -130,7 +135,8 @@ pub fn run(wasm: &[u8], config: &PreinitConfig) -> Result<StageOutput> {
         Ok(bytes) => bytes,
         Err(error) => bail!(explain_failure(&init_func, error, run.bound_hit, &run.captured_output, config)),
     };
-    let mut report = StageReport::new(Stage::Preinit, wasm, &snapshot, started, settings).note(format!("ran `{init_func}`"));
+    let mut report =
+        StageReport::new(Stage::Preinit, wasm, &snapshot, started, settings).note(format!("ran `{init_func}`"));
     report.init_millis = Some(run.init_millis);
     Ok(StageOutput { bytes: snapshot, report })
 }
@@ -194,7 +200,8 @@ const TABLE_ADVICE: &str = "Wizer cannot snapshot tables that change at run time
 const SEGMENT_ADVICE: &str = "passive data/element segments are dropped at run time, which Wizer cannot \
     replay. Rust emits them for threads builds: drop `-C target-feature=+atomics` from RUSTFLAGS or \
     .cargo/config.toml, or set `preinit = false`";
-const GC_ADVICE: &str = "Wizer cannot snapshot GC objects; move GC mutations out of the module, or set `preinit = false`";
+const GC_ADVICE: &str =
+    "Wizer cannot snapshot GC objects; move GC mutations out of the module, or set `preinit = false`";
 const IMPORT_ADVICE: &str = "Wizer needs the module to define its own memories, tables and globals. Remove \
     `-C link-arg=--import-memory` (or the threads build that implies it), or set `preinit = false`";
 

@@ -52,10 +52,7 @@ pub fn remove_custom_sections(wasm: &[u8], mut remove: impl FnMut(&str) -> bool)
         match &payload {
             Payload::CustomSection(section) => {
                 if !remove(section.name()) {
-                    module.section(&CustomSection {
-                        name: section.name().into(),
-                        data: section.data().into(),
-                    });
+                    module.section(&CustomSection { name: section.name().into(), data: section.data().into() });
                 }
             }
             // Function bodies are covered by the CodeSectionStart range below.

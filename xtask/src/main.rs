@@ -1,1 +1,365 @@
-fn main() {}
+//! `cargo xtask bench`: measures cargo-wasmship on real guests, in one run, with repetitions
+//! and medians, and compares it with cargo's own no-op and with the same pipeline done by hand
+//! with the upstream CLIs when they are on PATH. Prints a Markdown table; writes JSON.
+//!
+//! Targets it checks (from the speed issue): no-op rebuild <= 1.2x cargo's no-op; cold full
+//! build <= 0.5x the by-hand pipeline; peak memory <= 2x the largest single stage's peak.
+mod measure;
+
+use anyhow::{bail, Context, Result};
+use measure::{median, run_measured, Sample};
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const USAGE: &str = "usage: cargo xtask bench [--guest <Cargo.toml or dir>]... [--reps N] [--json FILE] [--release]
+  Without --guest: the example guest and the test fixtures. --reps defaults to 5.";
+
+struct Options {
+    guests: Vec<PathBuf>,
+    reps: usize,
+    json: PathBuf,
+    release: bool,
+}
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("bench") => bench(parse(&args[1..])?),
+        _ => {
+            eprintln!("{USAGE}");
+            std::process::exit(2)
+        }
+    }
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask sits in the workspace").to_path_buf()
+}
+
+fn parse(args: &[String]) -> Result<Options> {
+    let mut options = Options { guests: vec![], reps: 5, json: root().join("target/bench/bench.json"), release: false };
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        let mut value = || args.next().with_context(|| format!("{arg} needs a value\n{USAGE}"));
+        match arg.as_str() {
+            "--guest" => {
+                let path = PathBuf::from(value()?);
+                let path = if path.is_dir() { path.join("Cargo.toml") } else { path };
+                // cargo metadata reports absolute paths; match them.
+                options.guests.push(path.canonicalize().with_context(|| format!("no guest at {}", path.display()))?);
+            }
+            "--reps" => options.reps = value()?.parse().context("--reps takes a number")?,
+            "--json" => options.json = PathBuf::from(value()?),
+            "--release" => options.release = true,
+            other => bail!("unknown argument `{other}`\n{USAGE}"),
+        }
+    }
+    if options.reps == 0 {
+        bail!("--reps must be at least 1");
+    }
+    if options.guests.is_empty() {
+        let root = root();
+        options.guests = vec![
+            root.join("examples/url-filter/Cargo.toml"),
+            root.join("tests/fixtures/regex-guest/Cargo.toml"),
+            root.join("tests/fixtures/wasi-guest/Cargo.toml"),
+        ];
+    }
+    Ok(options)
+}
+
+/// Builds the tool under test and returns its path.
+fn build_tool(release: bool) -> Result<PathBuf> {
+    let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    command.args(["build", "--quiet", "-p", "cargo-wasmship"]).current_dir(root());
+    if release {
+        command.arg("--release");
+    }
+    if !command.status()?.success() {
+        bail!("building cargo-wasmship failed");
+    }
+    Ok(root().join("target").join(if release { "release" } else { "debug" }).join("cargo-wasmship"))
+}
+
+fn bench(options: Options) -> Result<()> {
+    let tool = build_tool(options.release)?;
+    let scratch = tempfile_dir()?;
+    let mut results = Vec::new();
+    for guest in &options.guests {
+        eprintln!("bench: {} ({} repetitions)", guest.display(), options.reps);
+        results.push(
+            bench_guest(&tool, guest, options.reps, &scratch)
+                .with_context(|| format!("benchmarking {}", guest.display()))?,
+        );
+    }
+    let report = json!({
+        "tool": tool.display().to_string(),
+        "profile": if options.release { "release" } else { "dev (dependencies at opt-level 2)" },
+        "reps": options.reps,
+        "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        "guests": results,
+    });
+    if let Some(dir) = options.json.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(&options.json, serde_json::to_string_pretty(&report)? + "\n")?;
+    print!("{}", markdown(&report));
+    eprintln!("bench: JSON written to {}", options.json.display());
+    let _ = std::fs::remove_dir_all(&scratch);
+    Ok(())
+}
+
+fn tempfile_dir() -> Result<PathBuf> {
+    let dir = std::env::temp_dir().join(format!("wasmship-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+/// One invocation of the tool for `guest` with `out` and `cache` directories.
+fn tool_command(tool: &Path, guest: &Path, out: &Path, cache: &Path, extra: &[&str]) -> Command {
+    let mut command = Command::new(tool);
+    command
+        .args(["build", "-q", "--manifest-path"])
+        .arg(guest)
+        .arg("--out-dir")
+        .arg(out)
+        .arg("--cache-dir")
+        .arg(cache)
+        .args(extra);
+    command
+}
+
+fn bench_guest(tool: &Path, guest: &Path, reps: usize, scratch: &Path) -> Result<Value> {
+    let work = scratch.join(format!(
+        "guest-{}",
+        guest.parent().and_then(|p| p.file_name()).map_or("x".into(), |n| n.to_string_lossy().into_owned())
+    ));
+    std::fs::create_dir_all(&work)?;
+    // Warm cargo's own build so every measurement below starts from cargo's no-op.
+    let warm = run_measured(&mut tool_command(tool, guest, &work.join("warm-out"), &work.join("warm-cache"), &[]))?;
+    let mut manifest: Value = serde_json::from_slice(&std::fs::read(work.join("warm-out/manifest.json"))?)?;
+    let target = manifest["package"]["target"].as_str().unwrap_or("wasm32-unknown-unknown").to_string();
+    let metadata = cargo_metadata(guest)?;
+    let raw = raw_module(&metadata, &target, manifest["input"]["file"].as_str().unwrap_or_default())?;
+    // What the by-hand pipeline needs that the manifest leaves out: env values, where `dirs` are.
+    manifest["bench"] = json!({
+        "env": guest_env(&metadata, guest),
+        "package_dir": guest.parent().map(|p| p.display().to_string()),
+    });
+    let passes: Vec<String> = manifest["profile"]["settings"]["wasm-opt"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect())
+        .unwrap_or_default();
+    let _ = warm;
+
+    // (a) cold full build: empty stage cache, new output directory.
+    let mut cold = Vec::new();
+    for rep in 0..reps {
+        let dir = work.join(format!("cold-{rep}"));
+        cold.push(run_measured(&mut tool_command(tool, guest, &dir.join("out"), &dir.join("cache"), &[]))?);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    // (b) no-op rebuild, alternating with cargo's own no-op of the same guest. Two views:
+    // the tool as cargo runs a subcommand (with $CARGO, the real cargo, set), and the whole
+    // `cargo wasmship build` a user types, which adds cargo's own subcommand dispatch.
+    let (noop_out, noop_cache) = (work.join("noop-out"), work.join("noop-cache"));
+    run_measured(&mut tool_command(tool, guest, &noop_out, &noop_cache, &[]))?;
+    let real_cargo = real_cargo();
+    let path =
+        format!("{}:{}", tool.parent().unwrap_or(Path::new(".")).display(), std::env::var("PATH").unwrap_or_default());
+    let (mut noop, mut through_cargo, mut cargo_noop) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..reps {
+        let mut direct = tool_command(tool, guest, &noop_out, &noop_cache, &[]);
+        if let Some(real) = &real_cargo {
+            direct.env("CARGO", real);
+        }
+        noop.push(run_measured(&mut direct)?);
+        let mut user = Command::new("cargo");
+        user.args(["wasmship", "build", "-q", "--manifest-path"])
+            .arg(guest)
+            .arg("--out-dir")
+            .arg(&noop_out)
+            .arg("--cache-dir")
+            .arg(&noop_cache)
+            .env("PATH", &path)
+            .env_remove("CARGO");
+        through_cargo.push(run_measured(&mut user)?);
+        let mut cargo = Command::new("cargo");
+        cargo
+            .args(["build", "--quiet", "--lib", "--profile", "release", "--target", &target, "--manifest-path"])
+            .arg(guest)
+            .env_remove("CARGO");
+        cargo_noop.push(run_measured(&mut cargo)?);
+    }
+
+    // (c) only the compression settings change between consecutive builds.
+    let mut recompress = Vec::new();
+    for rep in 0..reps {
+        let quality = if rep % 2 == 0 { "brotli-quality=10" } else { "brotli-quality=11" };
+        recompress.push(run_measured(&mut tool_command(tool, guest, &noop_out, &noop_cache, &["--set", quality]))?);
+    }
+
+    // Each stage alone, for the peak-memory target (inputs chained from the previous stage).
+    let stages = stage_peaks(tool, guest, &raw, &work)?;
+
+    // (d) the same pipeline by hand, when the upstream CLIs are installed.
+    let by_hand = measure::by_hand(&raw, &passes, &manifest, &work, reps)?;
+
+    let cold_ms = median(&cold, |s| s.millis);
+    let cold_peak = cold.iter().map(|s| s.max_rss_kib).max().unwrap_or(0);
+    let largest_stage_peak = stages.iter().map(|(_, s)| s.max_rss_kib).max().unwrap_or(0);
+    let noop_ms = median(&noop, |s| s.millis);
+    let through_cargo_ms = median(&through_cargo, |s| s.millis);
+    let cargo_noop_ms = median(&cargo_noop, |s| s.millis);
+    Ok(json!({
+        "guest": guest.display().to_string(),
+        "target": target,
+        "raw_bytes": std::fs::metadata(&raw)?.len(),
+        "passes": passes,
+        "cold_full_build_ms": cold_ms,
+        "cold_peak_rss_kib": cold_peak,
+        "noop_rebuild_ms": noop_ms,
+        "cargo_noop_ms": cargo_noop_ms,
+        "noop_ratio_to_cargo": noop_ms / cargo_noop_ms,
+        "noop_through_cargo_ms": through_cargo_ms,
+        "noop_through_cargo_ratio": through_cargo_ms / cargo_noop_ms,
+        "recompress_rebuild_ms": median(&recompress, |s| s.millis),
+        "stage_alone": stages.iter().map(|(name, s)| json!({"stage": name, "ms": s.millis, "peak_rss_kib": s.max_rss_kib})).collect::<Vec<_>>(),
+        "largest_stage_peak_rss_kib": largest_stage_peak,
+        "peak_ratio_to_largest_stage": cold_peak as f64 / largest_stage_peak.max(1) as f64,
+        "by_hand": by_hand.clone(),
+        "cold_ratio_to_by_hand": by_hand["total_ms"].as_f64().map(|total| cold_ms / total),
+        "samples_ms": {
+            "cold": cold.iter().map(|s| s.millis).collect::<Vec<_>>(),
+            "noop": noop.iter().map(|s| s.millis).collect::<Vec<_>>(),
+            "cargo_noop": cargo_noop.iter().map(|s| s.millis).collect::<Vec<_>>(),
+            "noop_through_cargo": through_cargo.iter().map(|s| s.millis).collect::<Vec<_>>(),
+            "recompress": recompress.iter().map(|s| s.millis).collect::<Vec<_>>(),
+        },
+    }))
+}
+
+/// The cargo binary behind rustup's proxy, which cargo itself passes to subcommands as $CARGO.
+fn real_cargo() -> Option<String> {
+    if let Ok(cargo) = std::env::var("CARGO") {
+        return Some(cargo);
+    }
+    let output = Command::new("rustup").args(["which", "cargo"]).output().ok()?;
+    output.status.success().then(|| String::from_utf8_lossy(&output.stdout).trim().to_string())
+}
+
+fn cargo_metadata(guest: &Path) -> Result<Value> {
+    let output = Command::new("cargo")
+        .args(["metadata", "--no-deps", "--format-version", "1", "--manifest-path"])
+        .arg(guest)
+        .output()?;
+    serde_json::from_slice(&output.stdout).context("cargo metadata output")
+}
+
+/// The `env` table of the guest's `release` profile (top level, then `profile.release`).
+fn guest_env(metadata: &Value, guest: &Path) -> Value {
+    let package = metadata["packages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|p| p["manifest_path"].as_str().map(Path::new) == Some(guest))
+        .cloned()
+        .unwrap_or(Value::Null);
+    let table = &package["metadata"]["wasmship"];
+    let mut env = table["env"].as_object().cloned().unwrap_or_default();
+    env.extend(table["profile"]["release"]["env"].as_object().cloned().unwrap_or_default());
+    Value::Object(env)
+}
+
+/// cargo's own module for the guest, in `cargo metadata`'s target directory.
+fn raw_module(metadata: &Value, target: &str, file: &str) -> Result<PathBuf> {
+    let dir = metadata["target_directory"].as_str().context("target_directory")?;
+    let path = Path::new(dir).join(target).join("release").join(file);
+    if !path.is_file() {
+        bail!("cargo's module is not at {}", path.display());
+    }
+    Ok(path)
+}
+
+fn stage_peaks(tool: &Path, guest: &Path, raw: &Path, work: &Path) -> Result<Vec<(String, Sample)>> {
+    let mut samples = Vec::new();
+    let mut input = raw.to_path_buf();
+    for stage in ["preinit", "optimize", "strip", "precompile", "compress"] {
+        let output = work.join(format!("stage-{stage}.out"));
+        let mut command = Command::new(tool);
+        command.args(["stage", stage]).arg(&input).arg("-o").arg(&output).args(["-q", "--manifest-path"]).arg(guest);
+        samples.push((stage.to_string(), run_measured(&mut command)?));
+        // Later stages read the module, not the .cwasm or the .br.
+        if !matches!(stage, "precompile" | "compress") {
+            input = output;
+        }
+    }
+    Ok(samples)
+}
+
+fn markdown(report: &Value) -> String {
+    let mut out = format!(
+        "cargo xtask bench: {} repetitions, medians; tool built in the {} profile; {} cores\n\n",
+        report["reps"],
+        report["profile"].as_str().unwrap_or(""),
+        report["cores"]
+    );
+    out.push_str("| guest | raw | cold build | by hand | cold / by hand | no-op | cargo no-op | no-op / cargo | `cargo wasmship` no-op / cargo | recompress only | peak RSS | largest stage peak | peak ratio |\n");
+    out.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    for guest in report["guests"].as_array().into_iter().flatten() {
+        let name = Path::new(guest["guest"].as_str().unwrap_or(""))
+            .parent()
+            .and_then(|p| p.file_name())
+            .map_or(String::new(), |n| n.to_string_lossy().into_owned());
+        let by_hand = guest["by_hand"]["total_ms"].as_f64().map_or("n/a".into(), ms);
+        let by_hand_ratio = guest["cold_ratio_to_by_hand"].as_f64().map_or("n/a".into(), |r| format!("{r:.2}x"));
+        out.push_str(&format!(
+            "| {name} | {} | {} | {by_hand} | {by_hand_ratio} | {} | {} | {:.2}x | {:.2}x | {} | {} | {} | {:.2}x |\n",
+            kib(guest["raw_bytes"].as_f64().unwrap_or(0.0) / 1024.0),
+            ms(guest["cold_full_build_ms"].as_f64().unwrap_or(0.0)),
+            ms(guest["noop_rebuild_ms"].as_f64().unwrap_or(0.0)),
+            ms(guest["cargo_noop_ms"].as_f64().unwrap_or(0.0)),
+            guest["noop_ratio_to_cargo"].as_f64().unwrap_or(0.0),
+            guest["noop_through_cargo_ratio"].as_f64().unwrap_or(0.0),
+            ms(guest["recompress_rebuild_ms"].as_f64().unwrap_or(0.0)),
+            kib(guest["cold_peak_rss_kib"].as_f64().unwrap_or(0.0)),
+            kib(guest["largest_stage_peak_rss_kib"].as_f64().unwrap_or(0.0)),
+            guest["peak_ratio_to_largest_stage"].as_f64().unwrap_or(0.0),
+        ));
+    }
+    out.push_str(
+        "\n- cold build: empty stage cache, new output directory (cargo's own build already done).\n\
+         - no-op: `cargo-wasmship build` started the way cargo starts a subcommand ($CARGO set); \
+         `cargo wasmship` adds cargo's own subcommand dispatch (rustup proxy, cargo start-up), \
+         which every cargo subcommand pays before it runs.\n\
+         - recompress only: consecutive builds that differ only in brotli quality.\n\
+         - by hand: wasmtime wizer, wasm-opt (same pass list, then the strip passes), wasmtime compile \
+         per target, brotli, gzip, sha256sum, one after the other.\n\
+         - peak ratio: the tool's peak RSS over the largest peak of any stage run alone.\n",
+    );
+    for guest in report["guests"].as_array().into_iter().flatten() {
+        if let Some(note) = guest["by_hand"]["note"].as_str() {
+            out.push_str(&format!("\nby hand: {note}\n"));
+            break;
+        }
+    }
+    out
+}
+
+fn ms(millis: f64) -> String {
+    if millis >= 1000.0 {
+        format!("{:.2} s", millis / 1000.0)
+    } else {
+        format!("{millis:.0} ms")
+    }
+}
+
+fn kib(kib: f64) -> String {
+    if kib >= 1024.0 {
+        format!("{:.1} MiB", kib / 1024.0)
+    } else {
+        format!("{kib:.0} KiB")
+    }
+}

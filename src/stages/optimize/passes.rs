@@ -15,8 +15,14 @@ use std::collections::BTreeMap;
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum Step {
     /// The default pipeline at these levels (`-O3` = 3/0, `-Os` = 2/1, `-Oz` = 2/2).
-    Optimize { flag: String, optimize_level: i32, shrink_level: i32 },
-    Pass { name: String },
+    Optimize {
+        flag: String,
+        optimize_level: i32,
+        shrink_level: i32,
+    },
+    Pass {
+        name: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]

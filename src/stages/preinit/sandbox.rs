@@ -96,7 +96,8 @@ pub fn run(
         Some(grant) => Some(wasi_ctx(grant, &capture)?),
         None => None,
     };
-    let mut store = Store::new(&engine, InitState { wasi, memory: MemoryCap { max: sandbox.max_memory, exceeded: None } });
+    let mut store =
+        Store::new(&engine, InitState { wasi, memory: MemoryCap { max: sandbox.max_memory, exceeded: None } });
     store.limiter(|state| &mut state.memory);
     store.set_epoch_deadline(1);
     store.epoch_deadline_trap();
@@ -108,7 +109,6 @@ pub fn run(
         })
         .map_err(anyhow::Error::from)
         .context("linking WASI for pre-init")?;
-
     }
 
     let timed_out = Arc::new(AtomicBool::new(false));
@@ -156,7 +156,11 @@ pub fn run(
 
 /// Every import the linker does not provide becomes a function that traps with a message
 /// naming the import and how to provide it, instead of wasmtime's generic "unknown import".
-fn define_missing_imports(linker: &mut Linker<InitState>, store: &mut Store<InitState>, module: &Module) -> wasmtime::Result<()> {
+fn define_missing_imports(
+    linker: &mut Linker<InitState>,
+    store: &mut Store<InitState>,
+    module: &Module,
+) -> wasmtime::Result<()> {
     for import in module.imports() {
         if linker.get_by_import(&mut *store, &import).is_some() {
             continue;
@@ -179,7 +183,11 @@ fn define_missing_imports(linker: &mut Linker<InitState>, store: &mut Store<Init
 /// Zeroes linear memory from the stack's floor up to the stack pointer: after init returned,
 /// nothing there is live, but it still holds init's temporaries (file metadata, buffers), which
 /// the snapshot would otherwise keep, and which differ from one checkout to the next.
-fn clear_dead_stack(store: &mut Store<InitState>, instance: &wasmtime::Instance, stack: crate::wasm::ShadowStack) -> wasmtime::Result<()> {
+fn clear_dead_stack(
+    store: &mut Store<InitState>,
+    instance: &wasmtime::Instance,
+    stack: crate::wasm::ShadowStack,
+) -> wasmtime::Result<()> {
     let pointer = instance
         .get_global(&mut *store, &format!("__wizer_global_{}", stack.pointer_global))
         .and_then(|g| g.get(&mut *store).i32())

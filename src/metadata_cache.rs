@@ -1,0 +1,101 @@
+//! `cargo metadata --no-deps`, remembered between runs. A no-op rebuild should cost little more
+//! than cargo's own no-op build, and `cargo metadata` alone costs about as much again. Its
+//! output depends only on files we can name: the workspace's manifests, the cargo config files
+//! cargo reads from the current directory up and from CARGO_HOME, and a few env vars. A cached
+//! result is used only while every one of those files has the size and mtime it had; any doubt
+//! runs cargo metadata again.
+use crate::guest::CargoArgs;
+use anyhow::Result;
+use cargo_metadata::Metadata;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::time::UNIX_EPOCH;
+
+/// Env vars that change what `cargo metadata` reports.
+const ENV: &[&str] =
+    &["CARGO", "CARGO_HOME", "CARGO_TARGET_DIR", "CARGO_BUILD_TARGET_DIR", "CARGO_BUILD_BUILD_DIR", "RUSTUP_TOOLCHAIN"];
+
+#[derive(Serialize, Deserialize)]
+struct Cached {
+    /// Each watched path with (size, mtime in ns), or `None` when it did not exist.
+    watched: Vec<(PathBuf, Option<(u64, u128)>)>,
+    metadata: Metadata,
+}
+
+/// Where cached metadata lives: `$XDG_CACHE_HOME/cargo-wasmship` or `~/.cache/cargo-wasmship`.
+fn cache_dir() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| Path::new(&home).join(".cache")))?;
+    Some(base.join("cargo-wasmship").join("metadata"))
+}
+
+fn key(args: &CargoArgs, cwd: &Path) -> String {
+    let env: Vec<(&str, Option<String>)> = ENV.iter().map(|k| (*k, std::env::var(k).ok())).collect();
+    let material = serde_json::json!({
+        "tool": env!("CARGO_PKG_VERSION"),
+        "cwd": cwd,
+        "manifest-path": args.manifest_path.as_ref().map(|p| cwd.join(p)),
+        "lock-flags": args.lock_flags(),
+        "env": env,
+    });
+    crate::digest::sha256_hex(material.to_string().as_bytes())
+}
+
+fn state(path: &Path) -> Option<(u64, u128)> {
+    let meta = std::fs::metadata(path).ok()?;
+    let mtime = meta.modified().ok()?.duration_since(UNIX_EPOCH).ok()?.as_nanos();
+    Some((meta.len(), mtime))
+}
+
+/// Everything `metadata` was read from: manifests, the directories new members could appear
+/// in (glob members), and every cargo config file cargo would read.
+fn watched_paths(metadata: &Metadata, cwd: &Path) -> Vec<PathBuf> {
+    let mut paths: Vec<PathBuf> = vec![metadata.workspace_root.join("Cargo.toml").into()];
+    for package in metadata.workspace_packages() {
+        let manifest: PathBuf = package.manifest_path.clone().into();
+        if let Some(parent) = manifest.parent().and_then(Path::parent) {
+            paths.push(parent.to_path_buf());
+        }
+        paths.push(manifest);
+    }
+    for dir in cwd.ancestors() {
+        paths.push(dir.join(".cargo/config"));
+        paths.push(dir.join(".cargo/config.toml"));
+    }
+    let cargo_home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cargo")));
+    if let Some(home) = cargo_home {
+        paths.push(home.join("config"));
+        paths.push(home.join("config.toml"));
+    }
+    paths.sort();
+    paths.dedup();
+    paths
+}
+
+/// The cached metadata for these arguments, if every watched file is unchanged.
+pub fn load(args: &CargoArgs) -> Option<Metadata> {
+    let cwd = std::env::current_dir().ok()?;
+    let path = cache_dir()?.join(format!("{}.json", key(args, &cwd)));
+    let cached: Cached = serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;
+    cached.watched.iter().all(|(path, was)| state(path) == *was).then_some(cached.metadata)
+}
+
+/// Remembers `metadata` for these arguments. Best effort: a failure only costs speed later.
+pub fn store(args: &CargoArgs, metadata: &Metadata) -> Result<()> {
+    let cwd = std::env::current_dir()?;
+    let Some(dir) = cache_dir() else { return Ok(()) };
+    std::fs::create_dir_all(&dir)?;
+    let watched = watched_paths(metadata, &cwd).into_iter().map(|p| {
+        let now = state(&p);
+        (p, now)
+    });
+    let cached = Cached { watched: watched.collect(), metadata: metadata.clone() };
+    let path = dir.join(format!("{}.json", key(args, &cwd)));
+    let tmp = dir.join(format!(".tmp-{}", std::process::id()));
+    std::fs::write(&tmp, serde_json::to_vec(&cached)?)?;
+    std::fs::rename(tmp, path)?;
+    Ok(())
+}
