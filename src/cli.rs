@@ -41,9 +41,12 @@ struct StageArgs {
 
 #[derive(Args)]
 struct VerifyArgs {
-    /// The output directory or its manifest.json.
+    /// The output directory or its manifest.json [default: the guest profile's output directory].
     #[arg(value_name = "DIR|MANIFEST")]
-    path: PathBuf,
+    path: Option<PathBuf>,
+    /// Without a path: which guest and profile to find the output of, as for `build`.
+    #[command(flatten)]
+    build: BuildArgs,
 }
 
 #[derive(Args)]
@@ -231,7 +234,14 @@ pub fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<()> {
     let cli = Cli::parse_from(args);
     match cli.command {
         Command::Build(args) => commands::build::run(&request(args)?).map(|_| ()),
-        Command::Verify(args) => commands::verify::run(&args.path, &crate::ui::Ui::new(false)),
+        Command::Verify(args) => {
+            let ui = crate::ui::Ui::new(false);
+            let path = match args.path {
+                Some(path) => path,
+                None => commands::build::plan(&request(args.build)?, &ui)?.out_dir,
+            };
+            commands::verify::run(&path, &ui)
+        }
         Command::Stage(args) => commands::stage::run(&request(args.build)?, &args.stage, &args.input, &args.output),
     }
 }

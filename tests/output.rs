@@ -171,6 +171,28 @@ fn verify_catches_one_flipped_byte_in_each_artifact_kind() {
 }
 
 #[test]
+fn verify_without_a_path_checks_the_profile_output_directory() {
+    let scratch = tempfile::tempdir().unwrap();
+    let out = scratch.path().join("out");
+    build(&out, &["--no-precompile"]);
+    let run = |out: &Path| {
+        Command::new(cargo_bin!("cargo-wasmship"))
+            .args(["verify", "--manifest-path"])
+            .arg(guest_manifest())
+            .arg("--target-dir")
+            .arg(target_dir())
+            .arg("--out-dir")
+            .arg(out)
+            .output()
+            .unwrap()
+    };
+    assert!(run(&out).status.success());
+    let missing = run(&scratch.path().join("never-built"));
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("run `cargo wasmship build`"));
+}
+
+#[test]
 fn refuses_to_replace_a_directory_it_did_not_write() {
     let scratch = tempfile::tempdir().unwrap();
     let out = scratch.path().join("dist");

@@ -126,6 +126,13 @@ fn check_decoding(manifest: &Manifest, artifact: &Artifact, decoded_name: &str, 
 /// The command: prints each problem and fails when there is any.
 pub fn run(target: &Path, ui: &crate::ui::Ui) -> Result<()> {
     let path = manifest_path(target);
+    if !path.is_file() {
+        bail!(
+            "no manifest.json at {}\n  help: pass a cargo-wasmship output directory, or run `cargo wasmship build` \
+             (with the same --profile) first",
+            path.display()
+        );
+    }
     let (manifest, problems) = check(&path).with_context(|| format!("verifying {}", target.display()))?;
     if problems.is_empty() {
         ui.status("Verified", &format!("{} artifacts against {}", manifest.artifacts.len(), path.display()));

@@ -85,7 +85,8 @@ impl StageReport {
             status: StageStatus::Ran,
             bytes_in: input.len() as u64,
             bytes_out: output.len() as u64,
-            sha256_in: sha256_hex(input),
+            // The build stage has no input bytes: say so rather than hash nothing.
+            sha256_in: if input.is_empty() { String::new() } else { sha256_hex(input) },
             sha256_out: sha256_hex(output),
             millis: elapsed_ms(started),
             init_millis: None,
