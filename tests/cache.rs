@@ -1,7 +1,7 @@
 //! The stage cache: only work whose inputs changed runs, bad entries are rebuilt, never used.
 use cargo_wasmship::manifest::Manifest;
 use cargo_wasmship::stages::{Stage, StageStatus};
-use snapbox::cmd::cargo_bin;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -22,7 +22,7 @@ fn workspace() -> Workspace {
 
 /// Runs a build; returns the manifest and stderr.
 fn build(ws: &Workspace, extra: &[&str]) -> (Manifest, String) {
-    let output = Command::new(cargo_bin!("cargo-wasmship"))
+    let output = Command::new(snapbox::cmd::cargo_bin!("cargo-wasmship"))
         .args(["build", "-q", "--manifest-path"])
         .arg(guest())
         .arg("--target-dir")
@@ -161,7 +161,7 @@ fn concurrent_builds_share_one_cache() {
     let run = |out: PathBuf| {
         let shared = shared.clone();
         std::thread::spawn(move || {
-            Command::new(cargo_bin!("cargo-wasmship"))
+            Command::new(snapbox::cmd::cargo_bin!("cargo-wasmship"))
                 .args(["build", "-q", "--manifest-path"])
                 .arg(guest())
                 .arg("--target-dir")

@@ -4,13 +4,13 @@ mod common;
 use cargo_wasmship::digest::{sha256_hex, sri_sha384};
 use cargo_wasmship::manifest::{ArtifactKind, Manifest};
 use common::{answers, expected_answers, Fixture, Form};
-use snapbox::cmd::{cargo_bin, Command};
+use snapbox::cmd::Command;
 use snapbox::data::IntoData;
 use std::io::Read;
 use std::path::Path;
 
 fn wasmship() -> Command {
-    Command::new(cargo_bin!("cargo-wasmship")).arg("wasmship").env_remove("RUST_BACKTRACE")
+    Command::new(snapbox::cmd::cargo_bin!("cargo-wasmship")).arg("wasmship").env_remove("RUST_BACKTRACE")
 }
 
 fn build(fixture: Fixture, out: &Path, extra: &[&str]) -> Manifest {

@@ -1,7 +1,8 @@
 //! Bad input, one test per case: a non-zero exit, one screen that names the file or stage
 //! and the fix, and the previous output directory byte for byte as it was.
-use snapbox::cmd::{cargo_bin, Command};
-use std::collections::BTreeMap;
+mod common;
+
+use snapbox::cmd::Command;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
@@ -21,7 +22,7 @@ fn good_output() -> &'static Path {
     DIR.get_or_init(|| {
         let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("errors-good-output");
         let _ = std::fs::remove_dir_all(&dir);
-        Command::new(cargo_bin!("cargo-wasmship"))
+        Command::new(snapbox::cmd::cargo_bin!("cargo-wasmship"))
             .args(["build", "-q", "--no-precompile", "--manifest-path"])
             .arg(fixture("bad-init/Cargo.toml"))
             .arg("--target-dir")
@@ -32,16 +33,6 @@ fn good_output() -> &'static Path {
             .success();
         dir
     })
-}
-
-fn contents(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| {
-            let e = e.unwrap();
-            (e.file_name().to_string_lossy().into_owned(), std::fs::read(e.path()).unwrap())
-        })
-        .collect()
 }
 
 struct Case<'a> {
@@ -83,12 +74,12 @@ impl<'a> Case<'a> {
         let scratch = tempfile::tempdir().unwrap();
         let out = scratch.path().join("out");
         std::fs::create_dir(&out).unwrap();
-        for (name, bytes) in contents(good_output()) {
+        for (name, bytes) in common::dir_contents(good_output()) {
             std::fs::write(out.join(name), bytes).unwrap();
         }
-        let before = contents(&out);
+        let before = common::dir_contents(&out);
 
-        let mut command = Command::new(cargo_bin!("cargo-wasmship"))
+        let mut command = Command::new(snapbox::cmd::cargo_bin!("cargo-wasmship"))
             .arg("wasmship")
             .arg("build")
             .args(&self.args)
@@ -113,7 +104,7 @@ impl<'a> Case<'a> {
         }
         assert!(ours.lines().count() <= 30, "error is longer than one screen:\n{ours}");
 
-        assert!(contents(&out) == before, "the previous output changed");
+        assert!(common::dir_contents(&out) == before, "the previous output changed");
         let mut beside: Vec<String> = std::fs::read_dir(scratch.path())
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())

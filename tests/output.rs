@@ -1,8 +1,9 @@
 //! The output directory is only ever the last good build or the new one: killed builds,
 //! concurrent builds and tampered files.
+mod common;
+
 use cargo_wasmship::manifest::{ArtifactKind, Manifest};
-use snapbox::cmd::cargo_bin;
-use std::collections::BTreeMap;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -17,7 +18,7 @@ fn target_dir() -> PathBuf {
 }
 
 fn build_command(out: &Path, extra: &[&str]) -> Command {
-    let mut command = Command::new(cargo_bin!("cargo-wasmship"));
+    let mut command = Command::new(snapbox::cmd::cargo_bin!("cargo-wasmship"));
     command
         .args(["build", "-q", "--manifest-path"])
         .arg(guest_manifest())
@@ -34,16 +35,6 @@ fn build_command(out: &Path, extra: &[&str]) -> Command {
 fn build(out: &Path, extra: &[&str]) {
     let output = build_command(out, extra).output().unwrap();
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-}
-
-fn contents(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| {
-            let e = e.unwrap();
-            (e.file_name().to_string_lossy().into_owned(), std::fs::read(e.path()).unwrap())
-        })
-        .collect()
 }
 
 /// Starts a build that stops after staging its first artifact (the test hook), and waits
@@ -66,7 +57,7 @@ fn sigkill_mid_write_leaves_the_old_output_intact() {
     let scratch = tempfile::tempdir().unwrap();
     let out = scratch.path().join("out");
     build(&out, &["--no-precompile"]);
-    let before = contents(&out);
+    let before = common::dir_contents(&out);
 
     // The new build differs (unhashed names), so a partial write would show.
     let (mut child, staging) = start_held_build(&out, &["--no-precompile", "--no-hash-names"]);
@@ -75,7 +66,7 @@ fn sigkill_mid_write_leaves_the_old_output_intact() {
     child.kill().unwrap(); // SIGKILL: no destructor, no cleanup
     child.wait().unwrap();
 
-    assert!(contents(&out) == before, "the killed build changed the output directory");
+    assert!(common::dir_contents(&out) == before, "the killed build changed the output directory");
     assert!(Path::new(&staging).exists(), "the killed build's staging directory is left behind");
     assert!(!Path::new(&staging).starts_with(&out), "staging is beside the output, not in it");
 
@@ -115,7 +106,7 @@ fn a_second_build_waits_for_the_lock_then_times_out_or_proceeds() {
 }
 
 fn verify(target: &Path) -> (bool, String) {
-    let output = Command::new(cargo_bin!("cargo-wasmship")).arg("verify").arg(target).output().unwrap();
+    let output = Command::new(snapbox::cmd::cargo_bin!("cargo-wasmship")).arg("verify").arg(target).output().unwrap();
     (output.status.success(), String::from_utf8_lossy(&output.stderr).into_owned())
 }
 
@@ -142,7 +133,7 @@ fn verify_catches_one_flipped_byte_in_each_artifact_kind() {
     for (i, artifact) in manifest.artifacts.iter().enumerate() {
         let copy = scratch.path().join(format!("flip-{i}"));
         std::fs::create_dir(&copy).unwrap();
-        for (name, bytes) in contents(&good) {
+        for (name, bytes) in common::dir_contents(&good) {
             std::fs::write(copy.join(name), bytes).unwrap();
         }
         let path = copy.join(&artifact.file);
@@ -158,7 +149,7 @@ fn verify_catches_one_flipped_byte_in_each_artifact_kind() {
 
     let broken = scratch.path().join("missing-and-extra");
     std::fs::create_dir(&broken).unwrap();
-    for (name, bytes) in contents(&good) {
+    for (name, bytes) in common::dir_contents(&good) {
         std::fs::write(broken.join(name), bytes).unwrap();
     }
     let debug = manifest.artifacts.iter().find(|a| a.kind == ArtifactKind::DebugWasm).unwrap();
@@ -176,7 +167,7 @@ fn verify_without_a_path_checks_the_profile_output_directory() {
     let out = scratch.path().join("out");
     build(&out, &["--no-precompile"]);
     let run = |out: &Path| {
-        Command::new(cargo_bin!("cargo-wasmship"))
+        Command::new(snapbox::cmd::cargo_bin!("cargo-wasmship"))
             .args(["verify", "--manifest-path"])
             .arg(guest_manifest())
             .arg("--target-dir")

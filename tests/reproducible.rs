@@ -1,7 +1,7 @@
 //! Same inputs, same bytes: two clean builds of a guest, from two different checkout paths,
 //! give byte-identical artifacts and manifests that differ only in timing fields.
 use serde_json::Value;
-use snapbox::cmd::cargo_bin;
+
 use std::path::Path;
 use std::process::Command;
 
@@ -26,7 +26,7 @@ fn copy_tree(from: &Path, to: &Path) {
 fn clean_build(fixture: &str, root: &Path, nesting: &str) -> (Value, Vec<(String, Vec<u8>)>) {
     let checkout = root.join(nesting).join(fixture);
     copy_tree(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(fixture), &checkout);
-    let output = Command::new(cargo_bin!("cargo-wasmship"))
+    let output = Command::new(snapbox::cmd::cargo_bin!("cargo-wasmship"))
         .args(["build", "-q", "--no-cache", "--precompile", "host,aarch64-unknown-linux-gnu"])
         .current_dir(&checkout)
         .output()

@@ -430,33 +430,28 @@ fn bad_setting<'a>(
     key: &'a str,
     stage: &'a str,
 ) -> impl FnOnce(anyhow::Error) -> anyhow::Error + 'a {
-    move |error| {
-        let text = error.to_string();
-        let (first, rest) = text.split_once('\n').unwrap_or((&text, ""));
-        let mut message = format!("{first} ({stage})\n  --> {}", profile.origin(key));
-        if !rest.is_empty() {
-            message.push('\n');
-            message.push_str(rest);
-        }
-        anyhow::anyhow!(message)
-    }
+    move |error| located(error, &format!(" ({stage})"), &profile.origin(key))
 }
 
 /// Adds `--> <file>` under an error's first line: the module the failing stage worked on.
 fn at_file(file: &Path) -> impl FnOnce(anyhow::Error) -> anyhow::Error + '_ {
-    move |error| {
-        let text = error.to_string();
-        let (first, rest) = text.split_once('\n').unwrap_or((&text, ""));
-        let mut message = format!("{first}\n  --> {} (from cargo)", file.display());
-        if !rest.is_empty() {
-            message.push('\n');
-            message.push_str(rest);
-        }
-        for cause in error.chain().skip(1) {
-            message.push_str(&format!("\n  caused by: {cause}"));
-        }
-        anyhow::anyhow!(message)
+    move |error| located(error, "", &format!("{} (from cargo)", file.display()))
+}
+
+/// Rewrites an error as: its first line (plus `suffix`), `--> location`, the rest of its
+/// message, then its causes, so the headline stays the specific problem.
+fn located(error: anyhow::Error, suffix: &str, location: &str) -> anyhow::Error {
+    let text = error.to_string();
+    let (first, rest) = text.split_once('\n').unwrap_or((&text, ""));
+    let mut message = format!("{first}{suffix}\n  --> {location}");
+    if !rest.is_empty() {
+        message.push('\n');
+        message.push_str(rest);
     }
+    for cause in error.chain().skip(1) {
+        message.push_str(&format!("\n  caused by: {cause}"));
+    }
+    anyhow::anyhow!(message)
 }
 
 /// The resolved profile as published in the manifest: no env values (they may be secrets),

@@ -195,3 +195,14 @@ pub fn expected_answers(fixture: Fixture) -> Answers {
     assert_eq!(answers.last().unwrap().1, 1, "init ran once in the raw guest");
     answers
 }
+
+/// Every file in `dir` (not recursive), by name, with its bytes.
+pub fn dir_contents(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            (e.file_name().to_string_lossy().into_owned(), std::fs::read(e.path()).unwrap())
+        })
+        .collect()
+}
