@@ -238,7 +238,7 @@ pub fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<()> {
             let ui = crate::ui::Ui::new(false);
             let path = match args.path {
                 Some(path) => path,
-                None => commands::build::plan(&request(args.build)?, &ui)?.out_dir,
+                None => crate::plan::plan(&request(args.build)?, &ui)?.out_dir,
             };
             commands::verify::run(&path, &ui)
         }
@@ -246,9 +246,9 @@ pub fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<()> {
     }
 }
 
-fn request(args: BuildArgs) -> Result<commands::build::Request> {
+fn request(args: BuildArgs) -> Result<crate::plan::Request> {
     let c = args.cargo;
-    Ok(commands::build::Request {
+    Ok(crate::plan::Request {
         cargo: CargoArgs {
             manifest_path: c.manifest_path,
             package: c.package,
@@ -268,7 +268,7 @@ fn request(args: BuildArgs) -> Result<commands::build::Request> {
         jobs: args.jobs,
         lock_timeout: Duration::from_secs(args.lock_timeout),
         quiet: args.quiet,
-        cache: commands::build::CacheOptions {
+        cache: crate::plan::CacheOptions {
             disabled: args.cache.no_cache,
             dir: args.cache.cache_dir,
             max_bytes: args.cache.cache_max_size,

@@ -13,6 +13,7 @@ pub mod manifest;
 pub mod metadata_cache;
 pub mod output;
 pub mod pipeline;
+pub mod plan;
 pub mod stages;
 pub mod ui;
 pub mod wasm;

@@ -1,6 +1,5 @@
 //! What the user sees on stderr: cargo-style status lines, a spinner per running stage on a
 //! terminal (plain lines otherwise, or with -q), and the stage table at the end.
-use crate::stages::preinit::human_bytes;
 use crate::stages::{StageReport, StageStatus};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
@@ -146,5 +145,20 @@ pub fn human_ms(millis: f64) -> String {
         format!("{:.2} s", millis / 1000.0)
     } else {
         format!("{millis:.0} ms")
+    }
+}
+
+pub fn human_bytes(bytes: u64) -> String {
+    const UNITS: &[&str] = &["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
     }
 }

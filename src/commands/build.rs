@@ -1,69 +1,28 @@
 //! `cargo wasmship build`: resolve the guest and its profile, check every setting up front,
 //! run the stages in order, and write the artifacts and manifest atomically.
 use crate::cache::{Cache, Corrupt};
-use crate::config::{self, DirGrant, Encoding, GuestTarget, Layer, MetadataSource, Profile};
-use crate::guest::{self, CargoArgs, Guest};
+use crate::config::{Encoding, Profile};
 use crate::manifest::{self, InputInfo, Manifest, PackageInfo, ProfileInfo, Tool, Toolchain};
 use crate::output::{self, Staging};
 use crate::pipeline::{Done, Product, Runner};
+use crate::plan::Request;
+use crate::plan::{located, plan, Plan};
 use crate::stages::build::{BuildConfig, BuildOutput};
-use crate::stages::optimize::OptimizeConfig;
-use crate::stages::package::{PackageConfig, Piece};
-use crate::stages::precompile::{CwasmTarget, PrecompileConfig, PrecompileInfo};
-use crate::stages::preinit::sandbox::{Sandbox, WasiGrant};
-use crate::stages::preinit::PreinitConfig;
-use crate::stages::strip::StripConfig;
+use crate::stages::package::Piece;
+use crate::stages::precompile::{CwasmTarget, PrecompileInfo};
 use crate::stages::{self, Stage};
 use crate::ui::Ui;
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use rayon::prelude::*;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-
-pub struct Request {
-    pub cargo: CargoArgs,
-    pub profile: String,
-    pub out_dir: Option<PathBuf>,
-    /// Profile keys from the command line, applied last.
-    pub overrides: Vec<(String, Value)>,
-    /// `--env KEY=VALUE` and `--dir` entries, added to the profile's.
-    pub extra_env: Vec<String>,
-    pub extra_dirs: Vec<String>,
-    pub jobs: Option<usize>,
-    pub lock_timeout: Duration,
-    pub quiet: bool,
-    pub cache: CacheOptions,
-}
 
 pub struct Outcome {
     pub out_dir: PathBuf,
     pub manifest: Manifest,
     /// The output directory already held this build; nothing was written.
     pub fresh: bool,
-}
-
-/// Stage cache options.
-pub struct CacheOptions {
-    /// `--no-cache`: run every stage (results are still stored).
-    pub disabled: bool,
-    /// Default: `<target-dir>/wasmship/cache`.
-    pub dir: Option<PathBuf>,
-    pub max_bytes: u64,
-}
-
-/// Everything a build will do, decided and checked before any stage runs.
-pub struct Plan {
-    pub guest: Guest,
-    pub profile_name: String,
-    pub profile: Profile,
-    pub name: String,
-    pub out_dir: PathBuf,
-    pub preinit: PreinitConfig,
-    pub optimize: OptimizeConfig,
-    pub strip: StripConfig,
-    pub cwasm_targets: Vec<CwasmTarget>,
-    pub package: PackageConfig,
 }
 
 pub fn run(request: &Request) -> Result<Outcome> {
@@ -74,136 +33,6 @@ pub fn run(request: &Request) -> Result<Outcome> {
         .build()
         .context("starting the worker threads")?;
     pool.install(|| execute(request, &plan, &ui))
-}
-
-pub fn plan(request: &Request, ui: &Ui) -> Result<Plan> {
-    let guest = guest::locate(&request.cargo)?;
-    let workspace_manifest = guest.workspace_manifest();
-    let sources = [
-        MetadataSource {
-            scope: "workspace",
-            manifest: &workspace_manifest,
-            metadata: &guest.metadata.workspace_metadata,
-        },
-        MetadataSource {
-            scope: "package",
-            manifest: guest.package.manifest_path.as_std_path(),
-            metadata: &guest.package.metadata,
-        },
-    ];
-    let cwd = std::env::current_dir().context("reading the current directory")?;
-    let cli = Layer {
-        table: "the command line".into(),
-        file: None,
-        base_dir: cwd.clone(),
-        keys: request.overrides.iter().cloned().collect(),
-    };
-    let mut profile = config::resolve(&request.profile, &sources, cli)?;
-    add_cli_grants(&mut profile, request, &cwd)?;
-
-    let name = profile.name.clone().unwrap_or_else(|| guest.lib_name.clone());
-    let out_dir = match (&request.out_dir, &profile.out_dir) {
-        (Some(dir), _) => cwd.join(dir),
-        (None, Some(dir)) => dir.clone(),
-        (None, None) => guest.target_dir.join("wasmship").join(guest.package.name.as_str()).join(&request.profile),
-    };
-
-    let optimize = OptimizeConfig { passes: profile.wasm_opt.clone(), wasm_features: profile.wasm_features.clone() };
-    stages::optimize::plan(&optimize).map_err(bad_setting(
-        &profile,
-        "wasm-opt",
-        "optimize stage; binaryen did not run",
-    ))?;
-    let cwasm_targets = stages::precompile::resolve_targets(&PrecompileConfig { targets: profile.precompile.clone() })
-        .map_err(bad_setting(&profile, "precompile", "precompile stage"))?;
-    let preinit = preinit_config(&profile, ui)?;
-    let strip = StripConfig { enabled: profile.strip, keep_sections: profile.keep_sections.clone() };
-    let package = PackageConfig {
-        name: name.clone(),
-        hash_names: profile.hash_names,
-        compress: profile.compress.clone(),
-        brotli_quality: profile.brotli_quality,
-        brotli_window: profile.brotli_window,
-        gzip_level: profile.gzip_level,
-    };
-    Ok(Plan {
-        guest,
-        profile_name: request.profile.clone(),
-        profile,
-        name,
-        out_dir,
-        preinit,
-        optimize,
-        strip,
-        cwasm_targets,
-        package,
-    })
-}
-
-fn add_cli_grants(profile: &mut Profile, request: &Request, cwd: &Path) -> Result<()> {
-    for pair in &request.extra_env {
-        let Some((key, value)) = pair.split_once('=') else {
-            bail!("`--env {pair}`: expected KEY=VALUE");
-        };
-        profile.env.insert(key.to_string(), value.to_string());
-    }
-    for spec in &request.extra_dirs {
-        let Some(mut grant) = config::profile::dir_grant(&Value::String(spec.clone())) else {
-            bail!("`--dir {spec}`: expected HOST[:GUEST[:rw]]");
-        };
-        grant.host = cwd.join(&grant.host);
-        profile.dirs.push(grant);
-    }
-    Ok(())
-}
-
-fn preinit_config(profile: &Profile, ui: &Ui) -> Result<PreinitConfig> {
-    let grants_given = !profile.env.is_empty() || !profile.inherit_env.is_empty() || !profile.dirs.is_empty();
-    if !profile.allow_wasi && grants_given {
-        ui.warn("`env`, `inherit-env` and `dirs` have no effect unless `allow-wasi = true`");
-    }
-    if profile.allow_wasi && profile.target != GuestTarget::Wasip1 {
-        ui.warn("`allow-wasi` only matters for wasm32-wasip1 guests; this profile builds wasm32-unknown-unknown");
-    }
-    let wasi = if profile.allow_wasi {
-        let mut env: Vec<(String, String)> = profile.env.clone().into_iter().collect();
-        for name in &profile.inherit_env {
-            let value = std::env::var(name).with_context(|| {
-                format!("`inherit-env` names `{name}`, but it is not set in the build environment (preinit stage)")
-            })?;
-            env.push((name.clone(), value));
-        }
-        for dir in &profile.dirs {
-            check_dir(dir)?;
-        }
-        Some(WasiGrant {
-            env,
-            dirs: profile.dirs.clone(),
-            stdio: profile.init_stdio,
-            deterministic: profile.deterministic_init,
-        })
-    } else {
-        None
-    };
-    Ok(PreinitConfig {
-        enabled: profile.preinit,
-        init_func: profile.init_func.clone(),
-        keep_init_func: profile.keep_init_func,
-        rename_funcs: profile.rename_funcs.clone(),
-        sandbox: Sandbox { timeout: profile.init_timeout, max_memory: profile.init_max_memory, wasi },
-    })
-}
-
-fn check_dir(dir: &DirGrant) -> Result<()> {
-    if !dir.host.is_dir() {
-        bail!(
-            "`dirs` grants {} to init as {}, but it is not a directory (preinit stage)\n  \
-             help: create it, or fix the path (relative paths start at the Cargo.toml that sets `dirs`)",
-            dir.host.display(),
-            dir.guest
-        );
-    }
-    Ok(())
 }
 
 fn execute(request: &Request, plan: &Plan, ui: &Ui) -> Result<Outcome> {
@@ -424,34 +253,9 @@ fn hold_for_kill_test(staging: &Path) {
     }
 }
 
-/// Names the stage and where the offending key was set under an error's first line.
-fn bad_setting<'a>(
-    profile: &'a Profile,
-    key: &'a str,
-    stage: &'a str,
-) -> impl FnOnce(anyhow::Error) -> anyhow::Error + 'a {
-    move |error| located(error, &format!(" ({stage})"), &profile.origin(key))
-}
-
 /// Adds `--> <file>` under an error's first line: the module the failing stage worked on.
 fn at_file(file: &Path) -> impl FnOnce(anyhow::Error) -> anyhow::Error + '_ {
     move |error| located(error, "", &format!("{} (from cargo)", file.display()))
-}
-
-/// Rewrites an error as: its first line (plus `suffix`), `--> location`, the rest of its
-/// message, then its causes, so the headline stays the specific problem.
-fn located(error: anyhow::Error, suffix: &str, location: &str) -> anyhow::Error {
-    let text = error.to_string();
-    let (first, rest) = text.split_once('\n').unwrap_or((&text, ""));
-    let mut message = format!("{first}{suffix}\n  --> {location}");
-    if !rest.is_empty() {
-        message.push('\n');
-        message.push_str(rest);
-    }
-    for cause in error.chain().skip(1) {
-        message.push_str(&format!("\n  caused by: {cause}"));
-    }
-    anyhow::anyhow!(message)
 }
 
 /// The resolved profile as published in the manifest: no env values (they may be secrets),

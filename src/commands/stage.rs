@@ -1,7 +1,7 @@
 //! `cargo wasmship stage <STAGE> <INPUT> -o <OUTPUT>` (hidden): one stage on one file, with
 //! the settings the guest's profile gives it. For the benchmark (each stage's own time and
 //! peak memory) and for debugging a single stage.
-use super::build::{self, Request};
+use crate::plan::{self, Request};
 use crate::stages::{self, StageReport};
 use crate::ui::Ui;
 use anyhow::{bail, Context, Result};
@@ -9,7 +9,7 @@ use std::path::Path;
 
 pub fn run(request: &Request, stage: &str, input: &Path, output: &Path) -> Result<()> {
     let ui = Ui::new(request.quiet);
-    let plan = build::plan(request, &ui)?;
+    let plan = plan::plan(request, &ui)?;
     let wasm = std::fs::read(input).with_context(|| format!("reading {}", input.display()))?;
     let (bytes, report): (Vec<u8>, StageReport) = match stage {
         "preinit" => {

@@ -1,0 +1,211 @@
+//! What one build will do, decided and checked before any stage runs: the guest, its
+//! resolved profile, the output directory and each stage's typed config. Shared by `build`,
+//! `verify` (to find the output directory) and `stage`.
+use crate::config::{self, DirGrant, GuestTarget, Layer, MetadataSource, Profile};
+use crate::guest::{self, CargoArgs, Guest};
+use crate::stages;
+use crate::stages::optimize::OptimizeConfig;
+use crate::stages::package::PackageConfig;
+use crate::stages::precompile::{CwasmTarget, PrecompileConfig};
+use crate::stages::preinit::sandbox::{Sandbox, WasiGrant};
+use crate::stages::preinit::PreinitConfig;
+use crate::stages::strip::StripConfig;
+use crate::ui::Ui;
+use anyhow::{bail, Context, Result};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// What the user asked for, from the command line.
+pub struct Request {
+    pub cargo: CargoArgs,
+    pub profile: String,
+    pub out_dir: Option<PathBuf>,
+    /// Profile keys from the command line, applied last.
+    pub overrides: Vec<(String, Value)>,
+    /// `--env KEY=VALUE` and `--dir` entries, added to the profile's.
+    pub extra_env: Vec<String>,
+    pub extra_dirs: Vec<String>,
+    pub jobs: Option<usize>,
+    pub lock_timeout: Duration,
+    pub quiet: bool,
+    pub cache: CacheOptions,
+}
+
+/// Stage cache options.
+pub struct CacheOptions {
+    /// `--no-cache`: run every stage (results are still stored).
+    pub disabled: bool,
+    /// Default: `<target-dir>/wasmship/cache`.
+    pub dir: Option<PathBuf>,
+    pub max_bytes: u64,
+}
+
+/// Everything a build will do, decided and checked before any stage runs.
+pub struct Plan {
+    pub guest: Guest,
+    pub profile_name: String,
+    pub profile: Profile,
+    pub name: String,
+    pub out_dir: PathBuf,
+    pub preinit: PreinitConfig,
+    pub optimize: OptimizeConfig,
+    pub strip: StripConfig,
+    pub cwasm_targets: Vec<CwasmTarget>,
+    pub package: PackageConfig,
+}
+
+pub fn plan(request: &Request, ui: &Ui) -> Result<Plan> {
+    let guest = guest::locate(&request.cargo)?;
+    let workspace_manifest = guest.workspace_manifest();
+    let sources = [
+        MetadataSource {
+            scope: "workspace",
+            manifest: &workspace_manifest,
+            metadata: &guest.metadata.workspace_metadata,
+        },
+        MetadataSource {
+            scope: "package",
+            manifest: guest.package.manifest_path.as_std_path(),
+            metadata: &guest.package.metadata,
+        },
+    ];
+    let cwd = std::env::current_dir().context("reading the current directory")?;
+    let cli = Layer {
+        table: "the command line".into(),
+        file: None,
+        base_dir: cwd.clone(),
+        keys: request.overrides.iter().cloned().collect(),
+    };
+    let mut profile = config::resolve(&request.profile, &sources, cli)?;
+    add_cli_grants(&mut profile, request, &cwd)?;
+
+    let name = profile.name.clone().unwrap_or_else(|| guest.lib_name.clone());
+    let out_dir = match (&request.out_dir, &profile.out_dir) {
+        (Some(dir), _) => cwd.join(dir),
+        (None, Some(dir)) => dir.clone(),
+        (None, None) => guest.target_dir.join("wasmship").join(guest.package.name.as_str()).join(&request.profile),
+    };
+
+    let optimize = OptimizeConfig { passes: profile.wasm_opt.clone(), wasm_features: profile.wasm_features.clone() };
+    stages::optimize::plan(&optimize).map_err(bad_setting(
+        &profile,
+        "wasm-opt",
+        "optimize stage; binaryen did not run",
+    ))?;
+    let cwasm_targets = stages::precompile::resolve_targets(&PrecompileConfig { targets: profile.precompile.clone() })
+        .map_err(bad_setting(&profile, "precompile", "precompile stage"))?;
+    let preinit = preinit_config(&profile, ui)?;
+    let strip = StripConfig { enabled: profile.strip, keep_sections: profile.keep_sections.clone() };
+    let package = PackageConfig {
+        name: name.clone(),
+        hash_names: profile.hash_names,
+        compress: profile.compress.clone(),
+        brotli_quality: profile.brotli_quality,
+        brotli_window: profile.brotli_window,
+        gzip_level: profile.gzip_level,
+    };
+    Ok(Plan {
+        guest,
+        profile_name: request.profile.clone(),
+        profile,
+        name,
+        out_dir,
+        preinit,
+        optimize,
+        strip,
+        cwasm_targets,
+        package,
+    })
+}
+
+fn add_cli_grants(profile: &mut Profile, request: &Request, cwd: &Path) -> Result<()> {
+    for pair in &request.extra_env {
+        let Some((key, value)) = pair.split_once('=') else {
+            bail!("`--env {pair}`: expected KEY=VALUE");
+        };
+        profile.env.insert(key.to_string(), value.to_string());
+    }
+    for spec in &request.extra_dirs {
+        let Some(mut grant) = config::profile::dir_grant(&Value::String(spec.clone())) else {
+            bail!("`--dir {spec}`: expected HOST[:GUEST[:rw]]");
+        };
+        grant.host = cwd.join(&grant.host);
+        profile.dirs.push(grant);
+    }
+    Ok(())
+}
+
+fn preinit_config(profile: &Profile, ui: &Ui) -> Result<PreinitConfig> {
+    let grants_given = !profile.env.is_empty() || !profile.inherit_env.is_empty() || !profile.dirs.is_empty();
+    if !profile.allow_wasi && grants_given {
+        ui.warn("`env`, `inherit-env` and `dirs` have no effect unless `allow-wasi = true`");
+    }
+    if profile.allow_wasi && profile.target != GuestTarget::Wasip1 {
+        ui.warn("`allow-wasi` only matters for wasm32-wasip1 guests; this profile builds wasm32-unknown-unknown");
+    }
+    let wasi = if profile.allow_wasi {
+        let mut env: Vec<(String, String)> = profile.env.clone().into_iter().collect();
+        for name in &profile.inherit_env {
+            let value = std::env::var(name).with_context(|| {
+                format!("`inherit-env` names `{name}`, but it is not set in the build environment (preinit stage)")
+            })?;
+            env.push((name.clone(), value));
+        }
+        for dir in &profile.dirs {
+            check_dir(dir)?;
+        }
+        Some(WasiGrant {
+            env,
+            dirs: profile.dirs.clone(),
+            stdio: profile.init_stdio,
+            deterministic: profile.deterministic_init,
+        })
+    } else {
+        None
+    };
+    Ok(PreinitConfig {
+        enabled: profile.preinit,
+        init_func: profile.init_func.clone(),
+        keep_init_func: profile.keep_init_func,
+        rename_funcs: profile.rename_funcs.clone(),
+        sandbox: Sandbox { timeout: profile.init_timeout, max_memory: profile.init_max_memory, wasi },
+    })
+}
+
+fn check_dir(dir: &DirGrant) -> Result<()> {
+    if !dir.host.is_dir() {
+        bail!(
+            "`dirs` grants {} to init as {}, but it is not a directory (preinit stage)\n  \
+             help: create it, or fix the path (relative paths start at the Cargo.toml that sets `dirs`)",
+            dir.host.display(),
+            dir.guest
+        );
+    }
+    Ok(())
+}
+
+/// Names the stage and where the offending key was set under an error's first line.
+fn bad_setting<'a>(
+    profile: &'a Profile,
+    key: &'a str,
+    stage: &'a str,
+) -> impl FnOnce(anyhow::Error) -> anyhow::Error + 'a {
+    move |error| located(error, &format!(" ({stage})"), &profile.origin(key))
+}
+
+/// Rewrites an error as: its first line (plus `suffix`), `--> location`, the rest of its
+/// message, then its causes, so the headline stays the specific problem.
+pub(crate) fn located(error: anyhow::Error, suffix: &str, location: &str) -> anyhow::Error {
+    let text = error.to_string();
+    let (first, rest) = text.split_once('\n').unwrap_or((&text, ""));
+    let mut message = format!("{first}{suffix}\n  --> {location}");
+    if !rest.is_empty() {
+        message.push('\n');
+        message.push_str(rest);
+    }
+    for cause in error.chain().skip(1) {
+        message.push_str(&format!("\n  caused by: {cause}"));
+    }
+    anyhow::anyhow!(message)
+}

@@ -1,0 +1,103 @@
+//! Error messages for a failed pre-init: which bound stopped it and how to raise it, the
+//! trap and the guest's wasm backtrace, or the exports that look like init.
+use super::sandbox::Bound;
+use super::PreinitConfig;
+use crate::ui::human_bytes;
+use crate::wasm::ModuleFacts;
+use std::fmt::Write as _;
+
+pub fn explain_failure(
+    init_func: &str,
+    error: wasmtime::Error,
+    bound: Option<Bound>,
+    captured: &str,
+    config: &PreinitConfig,
+) -> String {
+    let mut message = match bound {
+        Some(Bound::Timeout) => format!(
+            "init `{init_func}` did not finish within {:?} and was stopped (preinit stage)\n  \
+             help: if init is just slow, raise the bound: `init-timeout = \"{}s\"` (or --set init-timeout=...)",
+            config.sandbox.timeout,
+            (config.sandbox.timeout.as_secs() * 4).max(1)
+        ),
+        Some(Bound::Memory { requested }) => format!(
+            "init `{init_func}` tried to grow linear memory to {} but the cap is {} (preinit stage)\n  \
+             help: if init really needs that much, raise the bound: `init-max-memory = \"{}MiB\"`",
+            human_bytes(requested),
+            human_bytes(config.sandbox.max_memory),
+            ((requested >> 20) + 1).next_power_of_two().max((config.sandbox.max_memory >> 20) * 2)
+        ),
+        None => {
+            // A trap names itself; a refused host call carries our message naming the import.
+            let headline = match error.downcast_ref::<wasmtime::Trap>() {
+                Some(trap) => {
+                    let trap = trap.to_string();
+                    format!("init `{init_func}` trapped: {} (preinit stage)", trap.trim_start_matches("wasm trap: "))
+                }
+                None => format!("{} (preinit stage)", error.root_cause()),
+            };
+            format!("{headline}\n{}", describe_trap(&error))
+        }
+    };
+    let captured = captured.trim_end();
+    if !captured.is_empty() {
+        let tail: Vec<&str> = captured.lines().rev().take(15).collect();
+        message.push_str("\n  init's output (last lines):");
+        for line in tail.iter().rev() {
+            let _ = write!(message, "\n    | {line}");
+        }
+    }
+    message
+}
+
+/// The error's own messages and the guest's wasm backtrace, without the host's Rust stack.
+fn describe_trap(error: &wasmtime::Error) -> String {
+    let mut text = String::new();
+    let Some(backtrace) = error.downcast_ref::<wasmtime::WasmBacktrace>() else {
+        return text;
+    };
+    let names: Vec<&str> = backtrace.frames().iter().filter_map(|f| f.func_name()).collect();
+    if names.iter().any(|n| n.contains("rust_panic") || n.contains("__rust_start_panic")) {
+        text.push_str(
+            "  the guest panicked (a Rust panic in wasm ends in an `unreachable` trap); \
+             the frames below show where",
+        );
+    }
+    if !text.is_empty() {
+        text.push('\n');
+    }
+    text.push_str("  wasm backtrace:");
+    for (i, frame) in backtrace.frames().iter().take(16).enumerate() {
+        let name = frame.func_name().map(|n| format!("{:#}", rustc_demangle::demangle(n)));
+        let shown: String = name.as_deref().unwrap_or("<unnamed>").chars().take(110).collect();
+        let offset = frame.module_offset().map(|o| format!("{o:#x}")).unwrap_or_default();
+        let _ = write!(text, "\n    {i:>2}: {offset:>9} {shown}");
+    }
+    if backtrace.frames().len() > 16 {
+        let _ = write!(text, "\n    ... {} more frames", backtrace.frames().len() - 16);
+    }
+    text
+}
+
+/// The error for a missing init export, listing the exports that look like init.
+pub fn missing_init(facts: &ModuleFacts, headline: &str) -> String {
+    let looks_like_init: Vec<&str> = facts
+        .func_exports()
+        .filter(|name| {
+            let lower = name.to_ascii_lowercase();
+            ["init", "setup", "start", "wizer", "boot", "load"].iter().any(|w| lower.contains(w))
+        })
+        .collect();
+    let mut message = format!("{headline} (preinit stage)");
+    if looks_like_init.is_empty() {
+        let all: Vec<&str> = facts.func_exports().take(12).collect();
+        let _ = write!(message, "\n  no export looks like init; function exports: {}", all.join(", "));
+    } else {
+        let _ = write!(message, "\n  exports that look like init: {}", looks_like_init.join(", "));
+    }
+    message.push_str(
+        "\n  help: export one from the guest, e.g.\n      #[export_name = \"wizer.initialize\"]\n      \
+         pub extern \"C\" fn init() { ... }\n    or name yours with `init-func = \"...\"`, or set `preinit = false`",
+    );
+    message
+}
