@@ -195,8 +195,13 @@ fn bad_setting<'a>(
 }
 
 /// Rewrites an error as: its first line (plus `suffix`), `--> location`, the rest of its
-/// message, then its causes, so the headline stays the specific problem.
+/// message, then its causes, so the headline stays the specific problem. A cache corruption
+/// passes through unchanged.
 pub(crate) fn located(error: anyhow::Error, suffix: &str, location: &str) -> anyhow::Error {
+    // The build retries without the cache on this error, so it must keep its type.
+    if error.is::<crate::cache::Corrupt>() {
+        return error;
+    }
     let text = error.to_string();
     let (first, rest) = text.split_once('\n').unwrap_or((&text, ""));
     let mut message = format!("{first}{suffix}\n  --> {location}");

@@ -133,6 +133,25 @@ fn corrupt_blobs_are_detected_and_rebuilt() {
 }
 
 #[test]
+fn a_corrupt_input_to_a_stage_that_must_run_is_rebuilt() {
+    let ws = workspace();
+    let (first, _) = build(&ws, &[]);
+    for blob in cache_files(&ws, "blobs") {
+        let mut bytes = std::fs::read(&blob).unwrap();
+        let middle = bytes.len() / 2;
+        bytes[middle] ^= 0xff;
+        std::fs::write(&blob, bytes).unwrap();
+    }
+    // Preinit's entry still hits, but optimize now has new settings and must read its
+    // (corrupt) input.
+    let (second, stderr) = build(&ws, &["--wasm-opt", "-O1"]);
+    assert!(stderr.contains("failed its digest check; rebuilding without reading the cache"), "{stderr}");
+    let preinit = |m: &Manifest| m.stages[1].sha256_out.clone();
+    assert_eq!(preinit(&first), preinit(&second), "preinit was redone from scratch, same bytes");
+    verified(&ws);
+}
+
+#[test]
 fn truncated_entries_are_misses() {
     let ws = workspace();
     build(&ws, &[]);
