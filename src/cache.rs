@@ -113,10 +113,9 @@ impl Cache {
     /// Stores a stage's result. Failing to cache never fails the build: it returns the
     /// reason for a warning.
     pub fn put(&self, key: &str, entry: &Entry, bytes: &[u8]) -> Result<()> {
-        let blob = self.blob_path(&entry.output.sha256);
-        if fs::metadata(&blob).map(|m| m.len()).ok() != Some(bytes.len() as u64) {
-            write_atomically(&blob, bytes)?;
-        }
+        // Always rewritten: an existing blob of the right size may be a corrupt one, and this
+        // is how the cache heals after a rebuild.
+        write_atomically(&self.blob_path(&entry.output.sha256), bytes)?;
         write_atomically(&self.entry_path(key), &serde_json::to_vec(entry)?)
     }
 

@@ -130,6 +130,15 @@ fn corrupt_blobs_are_detected_and_rebuilt() {
     assert!(stderr.contains("failed its digest check; rebuilding without reading the cache"), "{stderr}");
     assert_eq!(first.artifacts, second.artifacts, "the rebuild made the same artifacts from scratch");
     verified(&ws);
+
+    // The rebuild rewrote every blob: the cache is whole again.
+    for blob in cache_files(&ws, "blobs") {
+        let bytes = std::fs::read(&blob).unwrap();
+        assert_eq!(cargo_wasmship::digest::sha256_hex(&bytes), blob.file_name().unwrap().to_string_lossy());
+    }
+    std::fs::remove_dir_all(&ws.out).unwrap();
+    let (_, stderr) = build(&ws, &[]);
+    assert!(!stderr.contains("digest check"), "no second rebuild:\n{stderr}");
 }
 
 #[test]
