@@ -118,3 +118,17 @@ fn wasi_guest_gets_env_and_dirs_from_its_profile() {
     let bytes = std::fs::read(out.join(&wasm.file)).unwrap();
     assert_eq!(answers(Fixture::Wasi, &Form::Wasm { bytes: &bytes, run_init: false }), expected_answers(Fixture::Wasi));
 }
+
+#[test]
+fn chatty_init_output_is_captured_without_failing_the_build() {
+    // Init prints ~200 KiB; only the tail is kept, and no write may fail the guest.
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let target = Path::new(env!("CARGO_TARGET_TMPDIR")).join("chatty");
+    let manifest = build(
+        Fixture::Wasi,
+        &out,
+        &["--features", "chatty", "--no-precompile", "--target-dir", target.to_str().unwrap()],
+    );
+    check_artifacts(&out, &manifest);
+}

@@ -279,6 +279,15 @@ fn init_calls_wasi_when_not_allowed() {
 }
 
 #[test]
+fn init_panic_shows_the_guest_output() {
+    Case::new(&["--features", "panic"], "init `wizer-initialize` panicked: config value missing: GREETING_STYLE")
+        .manifest(fixture("wasi-guest/Cargo.toml"))
+        .target_dir("wasi-panic")
+        .mentions(&["at src/lib.rs:", "init's output (last lines):", "| about to read the config"])
+        .fails();
+}
+
+#[test]
 fn input_is_not_valid_wasm() {
     let linker = fixture("tools/corrupting-linker");
     Case::new(&[], "invalid WebAssembly at byte offset 0x")

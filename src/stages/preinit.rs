@@ -4,6 +4,7 @@
 pub mod checks;
 pub mod explain;
 pub mod sandbox;
+pub mod stdio;
 
 use super::{Stage, StageOutput, StageReport};
 use crate::wasm::ModuleFacts;

@@ -30,6 +30,10 @@ pub fn explain_failure(
         None => {
             // A trap names itself; a refused host call carries our message naming the import.
             let headline = match error.downcast_ref::<wasmtime::Trap>() {
+                Some(_) if rust_panic(captured).is_some() => {
+                    let (message, location) = rust_panic(captured).expect("checked");
+                    format!("init `{init_func}` panicked: {message} (preinit stage)\n  at {location} in the guest")
+                }
                 Some(trap) => {
                     let trap = trap.to_string();
                     format!("init `{init_func}` trapped: {} (preinit stage)", trap.trim_start_matches("wasm trap: "))
@@ -100,4 +104,24 @@ pub fn missing_init(facts: &ModuleFacts, headline: &str) -> String {
          pub extern \"C\" fn init() { ... }\n    or name yours with `init-func = \"...\"`, or set `preinit = false`",
     );
     message
+}
+
+/// The message and source location of a Rust panic report in init's output:
+/// `thread '<name>' (1) panicked at src/lib.rs:25:9:` followed by the message line.
+fn rust_panic(output: &str) -> Option<(String, String)> {
+    let mut lines = output.lines();
+    let report = lines.by_ref().rev().find(|line| line.starts_with("thread '") && line.contains(" panicked at "))?;
+    let location = report.split(" panicked at ").nth(1)?.trim_end_matches(':').to_string();
+    let message = output.lines().skip_while(|l| *l != report).nth(1)?.trim().to_string();
+    Some((message, location))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn finds_the_last_panic_report() {
+        let output = "log\nthread '<unnamed>' (1) panicked at src/lib.rs:25:9:\nconfig missing\nnote: run with ...\n";
+        assert_eq!(super::rust_panic(output), Some(("config missing".into(), "src/lib.rs:25:9".into())));
+        assert_eq!(super::rust_panic("no panic here"), None);
+    }
 }

@@ -14,7 +14,6 @@ use std::time::Duration;
 use wasmtime::error::Context as _;
 use wasmtime::{Config, Engine, Linker, Module, ResourceLimiter, Store};
 use wasmtime_wasi::p1::WasiP1Ctx;
-use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
 /// Bounds and grants for one init run.
@@ -74,7 +73,7 @@ impl ResourceLimiter for MemoryCap {
     }
 }
 
-/// Captured init output is kept to this many bytes; more is cut.
+/// The last this many bytes of init's output are kept, to show if init fails.
 const CAPTURE_LIMIT: usize = 64 * 1024;
 
 /// Runs `wizer` on `wasm` inside the sandbox. `init_func` must exist with type `[] -> []`;
@@ -91,7 +90,7 @@ pub fn run(
     config.wasm_backtrace_details(wasmtime::WasmBacktraceDetails::Enable);
     let engine = Engine::new(&config).map_err(anyhow::Error::from).context("creating the pre-init engine")?;
 
-    let capture = MemoryOutputPipe::new(CAPTURE_LIMIT);
+    let capture = super::stdio::TailPipe::new(CAPTURE_LIMIT);
     let wasi = match &sandbox.wasi {
         Some(grant) => Some(wasi_ctx(grant, &capture)?),
         None => None,
@@ -150,7 +149,7 @@ pub fn run(
     } else {
         None
     };
-    let captured_output = String::from_utf8_lossy(&capture.contents()).into_owned();
+    let captured_output = capture.contents();
     Ok(InitRun { result, bound_hit, captured_output, init_millis })
 }
 
@@ -215,7 +214,7 @@ fn start_deadline(engine: &Engine, timeout: Duration, timed_out: Arc<AtomicBool>
     cancel
 }
 
-fn wasi_ctx(grant: &WasiGrant, capture: &MemoryOutputPipe) -> Result<WasiP1Ctx> {
+fn wasi_ctx(grant: &WasiGrant, capture: &super::stdio::TailPipe) -> Result<WasiP1Ctx> {
     let mut builder = WasiCtxBuilder::new();
     // File reads happen inline: pre-init runs on our thread, not in an async runtime.
     builder.allow_blocking_current_thread(true);
