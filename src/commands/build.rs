@@ -103,11 +103,10 @@ fn produce(
 ) -> Result<Outcome> {
     let guest = &plan.guest;
     let at = |error| at_file(&built.artifact)(error);
-    let preinit = runner
-        .unit(Stage::Preinit, "preinit", input, plan.preinit.cache_settings()?, |bytes| {
-            stages::preinit::run(bytes, &plan.preinit).map(|o| (o.bytes, o.report, Value::Null))
-        })
-        .map_err(at)?;
+    let preinit = runner.unit(Stage::Preinit, "preinit", input, plan.preinit.cache_settings()?, |bytes| {
+        stages::build::check_module(bytes, &built.artifact, guest.package.name.as_str())?;
+        stages::preinit::run(bytes, &plan.preinit).map(|o| (o.bytes, o.report, Value::Null)).map_err(at)
+    })?;
     let optimized = runner
         .unit(Stage::Optimize, "optimize", &preinit.product, plan.optimize.settings(), |bytes| {
             stages::optimize::run(bytes, &plan.optimize).map(|o| (o.bytes, o.report, Value::Null))

@@ -94,16 +94,6 @@ pub fn run(guest: &Guest, config: &BuildConfig<'_>) -> Result<BuildOutput> {
         )
     })?;
     let bytes = std::fs::read(&artifact).with_context(|| format!("reading {}", artifact.display()))?;
-    if let Err(invalid) = crate::wasm::validate(&bytes) {
-        bail!(
-            "{invalid} (build stage)\n  --> {}\n  \
-             help: cargo's linker wrote this file; a post-link step (custom linker, RUSTFLAGS, a tool \
-             run on target/) may have damaged it. Run `cargo clean -p {}` and build again",
-            artifact.display(),
-            guest.package.name
-        );
-    }
-
     let settings = json!({
         "cargo-profile": config.cargo_profile,
         "target": triple,
@@ -114,6 +104,21 @@ pub fn run(guest: &Guest, config: &BuildConfig<'_>) -> Result<BuildOutput> {
     });
     let report = StageReport::new(Stage::Build, &[], &bytes, started, settings);
     Ok(BuildOutput { stage: StageOutput { bytes, report }, artifact })
+}
+
+/// Checks that cargo's module is valid WebAssembly. Called by the first stage that reads it,
+/// so an input whose digest the stage cache already knows (and so was checked) is not
+/// validated again on every rebuild.
+pub fn check_module(bytes: &[u8], artifact: &Path, package: &str) -> Result<()> {
+    if let Err(invalid) = crate::wasm::validate(bytes) {
+        bail!(
+            "{invalid} (build stage)\n  --> {}\n  \
+             help: cargo's linker wrote this file; a post-link step (custom linker, RUSTFLAGS, a tool \
+             run on target/) may have damaged it. Run `cargo clean -p {package}` and build again",
+            artifact.display(),
+        );
+    }
+    Ok(())
 }
 
 /// Fails, with the `rustup` line that fixes it, when the toolchain that builds the guest

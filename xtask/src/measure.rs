@@ -103,7 +103,9 @@ pub fn by_hand(raw: &Path, passes: &[String], manifest: &Value, work: &Path, rep
     for _ in 0..reps {
         let mut rep: Vec<(String, Sample)> = Vec::new();
         let mut wizer = Command::new("wasmtime");
-        wizer.args(["wizer", "--init-func", &init_func, "-o"]).arg(f("snap.wasm"));
+        // The CLI's compilation cache would make repetitions 2..N skip compiling: off, for a
+        // cold comparison.
+        wizer.args(["wizer", "-C", "cache=n", "--init-func", &init_func, "-o"]).arg(f("snap.wasm"));
         if settings["allow-wasi"].as_bool() == Some(true) {
             wizer.args(["-S", "cli=y"]);
             for (key, value) in wasi_env(manifest) {

@@ -88,6 +88,8 @@ pub fn run(
     let mut config = Config::new();
     config.epoch_interruption(true);
     config.wasm_backtrace_details(wasmtime::WasmBacktraceDetails::Enable);
+    // Init runs once, at build time: compiling fast matters more than running fast.
+    config.cranelift_opt_level(wasmtime::OptLevel::None);
     let engine = Engine::new(&config).map_err(anyhow::Error::from).context("creating the pre-init engine")?;
 
     let capture = super::stdio::TailPipe::new(CAPTURE_LIMIT);
