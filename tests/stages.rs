@@ -171,3 +171,57 @@ fn shadow_stack_is_found_in_rust_guests() {
         assert_eq!(stack.map(|s| s.floor), Some(0), "{fixture:?}: Rust puts the stack first");
     }
 }
+
+/// A module using `table.grow` and `data.drop` (stable Rust cannot emit them; threads builds
+/// and reference-type code do), assembled here.
+fn module_wizer_refuses() -> Vec<u8> {
+    use wasm_encoder::*;
+    let mut module = Module::new();
+    let mut types = TypeSection::new();
+    types.ty().function([], []);
+    module.section(&types);
+    let mut funcs = FunctionSection::new();
+    funcs.function(0);
+    funcs.function(0);
+    module.section(&funcs);
+    let mut tables = TableSection::new();
+    tables.table(TableType {
+        element_type: RefType::FUNCREF,
+        table64: false,
+        minimum: 1,
+        maximum: None,
+        shared: false,
+    });
+    module.section(&tables);
+    let mut memories = MemorySection::new();
+    memories.memory(MemoryType { minimum: 1, maximum: None, memory64: false, shared: false, page_size_log2: None });
+    module.section(&memories);
+    let mut exports = ExportSection::new();
+    exports.export("wizer.initialize", ExportKind::Func, 0);
+    exports.export("memory", ExportKind::Memory, 0);
+    module.section(&exports);
+    module.section(&DataCountSection { count: 1 });
+    let mut code = CodeSection::new();
+    let mut init = Function::new([]);
+    init.instructions().ref_null(HeapType::FUNC).i32_const(1).table_grow(0).drop().end();
+    code.function(&init);
+    let mut other = Function::new([]);
+    other.instructions().data_drop(0).end();
+    code.function(&other);
+    module.section(&code);
+    let mut data = DataSection::new();
+    data.passive(b"passive".iter().copied());
+    module.section(&data);
+    module.finish()
+}
+
+#[test]
+fn instructions_wizer_refuses_are_named_with_their_function() {
+    let wasm = module_wizer_refuses();
+    cargo_wasmship::wasm::validate(&wasm).expect("a valid module");
+    let error = preinit::run(&wasm, &preinit_config(Fixture::Regex)).err().expect("refused").to_string();
+    assert!(error.starts_with("the module uses features Wizer cannot snapshot (preinit stage)"), "{error}");
+    assert!(error.contains("the `table.grow` instruction in function 0 at byte offset 0x"), "{error}");
+    assert!(error.contains("the `data.drop` instruction in function 1"), "{error}");
+    assert!(error.contains("Wizer cannot snapshot tables") && error.contains("+atomics"), "advice for both: {error}");
+}

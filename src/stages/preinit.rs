@@ -116,7 +116,8 @@ pub fn run(wasm: &[u8], config: &PreinitConfig) -> Result<StageOutput> {
     };
     settings["init-func"] = json!(init_func);
 
-    let blockers = checks::unsnapshottable(wasm)?;
+    // Structure first: a shared memory would make Wizer panic rather than refuse.
+    let blockers = checks::unsnapshottable(wasm, false)?;
     if !blockers.is_empty() {
         bail!(checks::explain_blockers(&blockers));
     }
@@ -134,6 +135,14 @@ pub fn run(wasm: &[u8], config: &PreinitConfig) -> Result<StageOutput> {
     let run = sandbox::run(&wizer, wasm, &init_func, stack, &config.sandbox)?;
     let snapshot = match run.result {
         Ok(bytes) => bytes,
+        Err(error) if error.to_string().starts_with("unsupported `") => {
+            // Wizer refused an instruction: find every place it occurs, with advice.
+            let blockers = checks::unsnapshottable(wasm, true)?;
+            if blockers.is_empty() {
+                bail!("Wizer refused the module: {error} (preinit stage)");
+            }
+            bail!(checks::explain_blockers(&blockers))
+        }
         Err(error) => bail!(explain::explain_failure(&init_func, error, run.bound_hit, &run.captured_output, config)),
     };
     let mut report =

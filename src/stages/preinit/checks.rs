@@ -23,8 +23,11 @@ const GC_ADVICE: &str =
 const IMPORT_ADVICE: &str = "Wizer needs the module to define its own memories, tables and globals. Remove \
     `-C link-arg=--import-memory` (or the threads build that implies it), or set `preinit = false`";
 
-/// Scans the whole module (Wizer rejects it even when init never runs the instruction).
-pub fn unsnapshottable(wasm: &[u8]) -> Result<Vec<Blocker>> {
+/// What in the module Wizer would refuse (it rejects the whole module, even when init never
+/// runs the instruction). With `scan_code` false only the structure is checked (imports,
+/// shared memories, globals), which is cheap; the instruction scan reads every function body,
+/// so it runs only to explain a module Wizer has refused.
+pub fn unsnapshottable(wasm: &[u8], scan_code: bool) -> Result<Vec<Blocker>> {
     let mut blockers = Vec::new();
     let mut imported_funcs = 0u32;
     let mut bodies = Vec::new();
@@ -74,7 +77,7 @@ pub fn unsnapshottable(wasm: &[u8]) -> Result<Vec<Blocker>> {
                     }
                 }
             }
-            Payload::CodeSectionEntry(body) => bodies.push(body),
+            Payload::CodeSectionEntry(body) if scan_code => bodies.push(body),
             Payload::CustomSection(section) => {
                 if let wasmparser::KnownCustom::Name(reader) = section.as_known() {
                     for name in reader.into_iter().flatten() {
