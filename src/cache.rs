@@ -52,7 +52,7 @@ pub struct Corrupt {
 
 impl std::fmt::Display for Corrupt {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "cache blob {} failed its digest check", self.blob)
+        write!(f, "cache blob {} is missing or failed its digest check", self.blob)
     }
 }
 
@@ -99,10 +99,17 @@ impl Cache {
         Some(entry)
     }
 
-    /// Reads a blob, checking its digest; a bad blob is deleted.
+    /// Reads a blob, checking its digest; a bad blob is deleted. A blob gone since `get` (another
+    /// build's eviction) counts as corrupt too: the build redoes the work either way.
     pub fn load(&self, blob: &BlobRef) -> Result<Vec<u8>> {
         let path = self.blob_path(&blob.sha256);
-        let bytes = fs::read(&path).with_context(|| format!("reading cache blob {}", path.display()))?;
+        let bytes = match fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Corrupt { blob: path.display().to_string() }.into());
+            }
+            Err(e) => return Err(e).with_context(|| format!("reading cache blob {}", path.display())),
+        };
         if sha256_hex(&bytes) != blob.sha256 {
             let _ = fs::remove_file(&path);
             return Err(Corrupt { blob: path.display().to_string() }.into());

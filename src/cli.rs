@@ -26,6 +26,9 @@ enum Command {
     /// Run one stage on one file with the guest profile's settings (for benchmarks).
     #[command(hide = true)]
     Stage(StageArgs),
+    /// Internal: run binaryen for the optimize stage, isolated in its own process.
+    #[command(hide = true, name = "__binaryen")]
+    Binaryen { plan: PathBuf, input: PathBuf, output: PathBuf },
 }
 
 #[derive(Args)]
@@ -241,6 +244,12 @@ pub fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<()> {
                 None => crate::plan::plan(&request(args.build)?, &ui)?.out_dir,
             };
             commands::verify::run(&path, &ui)
+        }
+        Command::Binaryen { plan, input, output } => {
+            let plan = serde_json::from_slice(&std::fs::read(&plan)?)?;
+            let rounds = crate::stages::optimize::optimize_file(&plan, &input, &output)?;
+            println!("{rounds}");
+            Ok(())
         }
         Command::Stage(args) => commands::stage::run(&request(args.build)?, &args.stage, &args.input, &args.output),
     }

@@ -3,7 +3,8 @@
 //! output depends only on files we can name: the workspace's manifests, the cargo config files
 //! cargo reads from the current directory up and from CARGO_HOME, and a few env vars. A cached
 //! result is used only while every one of those files has the size and mtime it had; any doubt
-//! runs cargo metadata again.
+//! runs cargo metadata again. (A file edited while cargo metadata itself runs can slip
+//! through: its new state is recorded with the old answer.)
 use crate::guest::CargoArgs;
 use anyhow::Result;
 use cargo_metadata::Metadata;
@@ -56,6 +57,11 @@ fn watched_paths(metadata: &Metadata, cwd: &Path) -> Vec<PathBuf> {
         let manifest: PathBuf = package.manifest_path.clone().into();
         if let Some(parent) = manifest.parent().and_then(Path::parent) {
             paths.push(parent.to_path_buf());
+        }
+        // Cargo finds a workspace by walking up from each package: a Cargo.toml created in
+        // any ancestor can make a new workspace root.
+        for ancestor in manifest.parent().into_iter().flat_map(Path::ancestors).skip(1) {
+            paths.push(ancestor.join("Cargo.toml"));
         }
         paths.push(manifest);
     }

@@ -94,10 +94,15 @@ impl Staging {
             // The old output now sits at the staging path.
             fs::remove_dir_all(&self.dir).with_context(|| format!("removing old output at {}", self.dir.display()))?;
         } else {
+            // Two renames: between them the old output waits at `old`, and the next build puts it
+            // back if this one dies there (see `remove_stale`).
             let old = sibling(&self.out_dir, &format!("old-{}", std::process::id()));
             fs::rename(&self.out_dir, &old).with_context(|| format!("moving old output to {}", old.display()))?;
-            fs::rename(&self.dir, &self.out_dir)
-                .with_context(|| format!("moving {} to {}", self.dir.display(), self.out_dir.display()))?;
+            if let Err(error) = fs::rename(&self.dir, &self.out_dir) {
+                let _ = fs::rename(&old, &self.out_dir);
+                return Err(error)
+                    .with_context(|| format!("moving {} to {}", self.dir.display(), self.out_dir.display()));
+            }
             fs::remove_dir_all(&old).with_context(|| format!("removing {}", old.display()))?;
         }
         if let Some(parent) = self.out_dir.parent() {
@@ -122,32 +127,59 @@ fn sibling(out_dir: &Path, what: &str) -> PathBuf {
     out_dir.with_file_name(format!(".{name}.wasmship-{what}"))
 }
 
+/// Removes what killed builds of `out_dir` left beside it. A build killed between the two
+/// renames of a non-atomic commit left no `out_dir` but the last good output at `old-*`:
+/// that one is put back, not deleted.
 fn remove_stale(out_dir: &Path) -> Result<()> {
     let Some(parent) = out_dir.parent() else { return Ok(()) };
     let Ok(entries) = fs::read_dir(parent) else { return Ok(()) };
     let name = out_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let prefixes = [format!(".{name}.wasmship-staging-"), format!(".{name}.wasmship-old-")];
-    for entry in entries.flatten() {
-        let entry_name = entry.file_name().to_string_lossy().into_owned();
-        if prefixes.iter().any(|p| entry_name.starts_with(p)) {
-            fs::remove_dir_all(entry.path()).with_context(|| format!("removing stale {}", entry.path().display()))?;
+    let (staging, old) = (format!(".{name}.wasmship-staging-"), format!(".{name}.wasmship-old-"));
+    let mut leftovers: Vec<(bool, PathBuf)> = entries
+        .flatten()
+        .filter_map(|entry| {
+            let entry_name = entry.file_name().to_string_lossy().into_owned();
+            let is_old = entry_name.starts_with(&old);
+            (is_old || entry_name.starts_with(&staging)).then(|| (is_old, entry.path()))
+        })
+        .collect();
+    if !out_dir.exists() {
+        if let Some(index) = leftovers.iter().position(|(is_old, _)| *is_old) {
+            let (_, previous) = leftovers.remove(index);
+            fs::rename(&previous, out_dir)
+                .with_context(|| format!("restoring the last good output from {}", previous.display()))?;
         }
+    }
+    for (_, path) in leftovers {
+        fs::remove_dir_all(&path).with_context(|| format!("removing stale {}", path.display()))?;
     }
     Ok(())
 }
 
-/// Replacing a directory we did not write would delete someone's files.
+/// Replacing a directory we did not write would delete someone's files: only an empty one,
+/// or one whose manifest.json cargo-wasmship wrote, is replaced.
 fn refuse_foreign_dir(out_dir: &Path) -> Result<()> {
+    let help = "help: pick a new or empty directory with --out-dir or `out-dir`";
+    if out_dir.exists() && !out_dir.is_dir() {
+        bail!("the output path {} exists and is not a directory; refusing to replace it\n  {help}", out_dir.display());
+    }
     let Ok(mut entries) = fs::read_dir(out_dir) else { return Ok(()) };
-    let empty = entries.next().is_none();
-    if empty || out_dir.join(crate::manifest::FILE_NAME).is_file() {
+    if entries.next().is_none() || written_by_us(&out_dir.join(crate::manifest::FILE_NAME)) {
         return Ok(());
     }
     bail!(
-        "the output directory {} exists, is not empty and has no manifest.json, so it was not written \
-         by cargo-wasmship; refusing to replace it\n  help: pick a new or empty directory with --out-dir or `out-dir`",
+        "the output directory {} is not empty and was not written by cargo-wasmship (no manifest.json of \
+         ours in it); refusing to replace it\n  {help}",
         out_dir.display()
     )
+}
+
+/// True when `manifest` is a manifest.json this tool wrote (any schema version).
+fn written_by_us(manifest: &Path) -> bool {
+    fs::read(manifest)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
+        .is_some_and(|json| json["tool"]["name"] == env!("CARGO_PKG_NAME") && json["schema_version"].is_u64())
 }
 
 #[cfg(target_os = "linux")]
@@ -180,24 +212,28 @@ fn sync_dir(dir: &Path) {
 mod tests {
     use super::*;
 
+    fn ours(n: u32) -> String {
+        format!(r#"{{"schema_version": 1, "tool": {{"name": "cargo-wasmship"}}, "n": {n}}}"#)
+    }
+
     #[test]
     fn commit_replaces_and_drop_discards() {
         let root = tempfile::tempdir().unwrap();
         let out = root.path().join("out");
         let first = Staging::begin(&out).unwrap();
-        first.write("manifest.json", b"1").unwrap();
+        first.write("manifest.json", ours(1).as_bytes()).unwrap();
         first.commit().unwrap();
-        assert_eq!(fs::read(out.join("manifest.json")).unwrap(), b"1");
+        assert_eq!(fs::read_to_string(out.join("manifest.json")).unwrap(), ours(1));
 
         let failed = Staging::begin(&out).unwrap();
-        failed.write("manifest.json", b"2").unwrap();
+        failed.write("manifest.json", ours(2).as_bytes()).unwrap();
         drop(failed);
-        assert_eq!(fs::read(out.join("manifest.json")).unwrap(), b"1");
+        assert_eq!(fs::read_to_string(out.join("manifest.json")).unwrap(), ours(1));
 
         let second = Staging::begin(&out).unwrap();
-        second.write("manifest.json", b"3").unwrap();
+        second.write("manifest.json", ours(3).as_bytes()).unwrap();
         second.commit().unwrap();
-        assert_eq!(fs::read(out.join("manifest.json")).unwrap(), b"3");
+        assert_eq!(fs::read_to_string(out.join("manifest.json")).unwrap(), ours(3));
         let leftovers: Vec<_> = fs::read_dir(root.path()).unwrap().flatten().map(|e| e.file_name()).collect();
         assert_eq!(leftovers, [std::ffi::OsString::from("out")]);
     }
@@ -208,5 +244,29 @@ mod tests {
         fs::write(root.path().join("notes.txt"), "mine").unwrap();
         let err = Staging::begin(root.path()).err().unwrap().to_string();
         assert!(err.contains("refusing to replace it"), "{err}");
+        // A web app's own manifest.json is not ours.
+        fs::write(root.path().join("manifest.json"), r#"{"name": "My PWA", "start_url": "/"}"#).unwrap();
+        let err = Staging::begin(root.path()).err().unwrap().to_string();
+        assert!(err.contains("was not written by cargo-wasmship"), "{err}");
+        let file = root.path().join("a-file");
+        fs::write(&file, "x").unwrap();
+        let err = Staging::begin(&file).err().unwrap().to_string();
+        assert!(err.contains("is not a directory"), "{err}");
+    }
+
+    #[test]
+    fn a_build_killed_between_renames_gets_its_output_back() {
+        let root = tempfile::tempdir().unwrap();
+        let out = root.path().join("out");
+        // What a kill between the two renames of the non-atomic commit leaves behind.
+        let old = root.path().join(".out.wasmship-old-4242");
+        fs::create_dir(&old).unwrap();
+        fs::write(old.join("manifest.json"), "last good").unwrap();
+        fs::create_dir(root.path().join(".out.wasmship-staging-4242")).unwrap();
+        let staging = Staging::begin(&out).unwrap();
+        assert_eq!(fs::read(out.join("manifest.json")).unwrap(), b"last good");
+        drop(staging);
+        let left: Vec<_> = fs::read_dir(root.path()).unwrap().flatten().map(|e| e.file_name()).collect();
+        assert_eq!(left, [std::ffi::OsString::from("out")]);
     }
 }

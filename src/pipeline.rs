@@ -78,6 +78,20 @@ impl Runner<'_> {
         settings: Value,
         work: impl FnOnce(&[u8]) -> Result<(Vec<u8>, StageReport, Value)>,
     ) -> Result<Done> {
+        self.unit_with(stage, unit, input, settings, true, work)
+    }
+
+    /// [`Runner::unit`], for work whose result must not be reused when `cacheable` is false.
+    pub fn unit_with(
+        &self,
+        stage: Stage,
+        unit: &str,
+        input: &Product,
+        settings: Value,
+        cacheable: bool,
+        work: impl FnOnce(&[u8]) -> Result<(Vec<u8>, StageReport, Value)>,
+    ) -> Result<Done> {
+        let cache = self.cache.filter(|_| cacheable);
         let started = Instant::now();
         let key = Cache::key(&json!({
             "unit": unit,
@@ -87,7 +101,7 @@ impl Runner<'_> {
             "versions": versions(),
         }));
         let running = self.ui.start(unit);
-        if let Some(entry) = self.cache.and_then(|c| c.get(&key)) {
+        if let Some(entry) = cache.and_then(|c| c.get(&key)) {
             let mut report = entry.report;
             if report.status == StageStatus::Ran {
                 report.status = StageStatus::Cached;
@@ -99,7 +113,7 @@ impl Runner<'_> {
         let input_bytes = self.bytes(input)?;
         let (bytes, report, extra) = work(&input_bytes)?;
         let product = Product::new(bytes);
-        if let Some(cache) = self.cache {
+        if let Some(cache) = cache {
             let entry = Entry { report: report.clone(), output: product.blob.clone(), extra: extra.clone() };
             let bytes = product.bytes.get().expect("fresh product has bytes");
             if let Err(error) = cache.put(&key, &entry, bytes) {

@@ -87,7 +87,16 @@ pub fn plan(request: &Request, ui: &Ui) -> Result<Plan> {
         (None, None) => guest.target_dir.join("wasmship").join(guest.package.name.as_str()).join(&request.profile),
     };
 
-    let optimize = OptimizeConfig { passes: profile.wasm_opt.clone(), wasm_features: profile.wasm_features.clone() };
+    let optimize = OptimizeConfig {
+        passes: profile.wasm_opt.clone(),
+        wasm_features: profile.wasm_features.clone(),
+        isolate_in: std::env::current_exe().ok(),
+    };
+    stages::optimize::check_features(&optimize.wasm_features).map_err(bad_setting(
+        &profile,
+        "wasm-features",
+        "optimize stage; binaryen did not run",
+    ))?;
     stages::optimize::plan(&optimize).map_err(bad_setting(
         &profile,
         "wasm-opt",

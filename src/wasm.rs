@@ -147,8 +147,9 @@ pub fn shadow_stack(wasm: &[u8]) -> Result<Option<ShadowStack>> {
     let (Some(true), Some(Some(stack_top))) = (mutable_i32.get(index as usize), initial.get(index as usize)) else {
         return Ok(None);
     };
-    if *stack_top as u64 <= data_start {
-        // Stack first (Rust's default): [0, stack top) holds nothing but the stack.
+    if data_start != u64::MAX && *stack_top as u64 <= data_start {
+        // Stack first (Rust's default): [0, stack top) holds nothing but the stack. (Without
+        // any data segment the layout cannot be told apart from statics all in .bss.)
         return Ok(Some(ShadowStack { pointer_global: index, floor: 0 }));
     }
     // Stack after the data: it starts at `__data_end` (statics in .bss sit below it, so the

@@ -22,7 +22,12 @@ fn workspace() -> Workspace {
 
 /// Runs a build; returns the manifest and stderr.
 fn build(ws: &Workspace, extra: &[&str]) -> (Manifest, String) {
+    build_with_env(ws, extra, &[])
+}
+
+fn build_with_env(ws: &Workspace, extra: &[&str], env: &[(&str, &str)]) -> (Manifest, String) {
     let output = Command::new(snapbox::cmd::cargo_bin!("cargo-wasmship"))
+        .envs(env.iter().copied())
         .args(["build", "-q", "--manifest-path"])
         .arg(guest())
         .arg("--target-dir")
@@ -229,4 +234,89 @@ fn the_cache_stays_within_its_size_bound() {
         .sum();
     assert!(total <= bound, "cache holds {total} bytes, bound {bound}");
     assert!(total > 0, "it still caches what fits");
+}
+
+fn status_of(manifest: &Manifest, stage: Stage) -> StageStatus {
+    manifest.stages.iter().find(|s| s.stage == stage).unwrap().status
+}
+
+#[test]
+fn the_init_clock_is_part_of_the_key() {
+    let ws = workspace();
+    build(&ws, &[]);
+    let (second, _) = build_with_env(&ws, &[], &[("SOURCE_DATE_EPOCH", "1700000000")]);
+    assert_eq!(status_of(&second, Stage::Preinit), StageStatus::Ran, "a new fixed clock reruns init");
+    // A fresh output directory, so the manifest records what the next build did.
+    std::fs::remove_dir_all(&ws.out).unwrap();
+    let (third, _) = build_with_env(&ws, &[], &[("SOURCE_DATE_EPOCH", "1700000000")]);
+    assert_eq!(status_of(&third, Stage::Preinit), StageStatus::Cached);
+}
+
+#[test]
+fn non_deterministic_init_is_never_reused() {
+    let ws = workspace();
+    let (first, _) = build(&ws, &["--set", "deterministic-init=false"]);
+    std::fs::remove_dir_all(&ws.out).unwrap();
+    let (second, _) = build(&ws, &["--set", "deterministic-init=false"]);
+    assert_eq!(status_of(&first, Stage::Preinit), StageStatus::Ran);
+    assert_eq!(status_of(&second, Stage::Preinit), StageStatus::Ran, "fresh randomness on every build, as asked");
+}
+
+#[test]
+fn blobs_gone_since_lookup_are_rebuilt() {
+    // What another build's eviction does: entries stay, blobs vanish.
+    let ws = workspace();
+    build(&ws, &[]);
+    for blob in cache_files(&ws, "blobs") {
+        std::fs::remove_file(blob).unwrap();
+    }
+    let (_, stderr) = build(&ws, &["--wasm-opt", "-O1"]);
+    assert!(!stderr.contains("error"), "{stderr}");
+    verified(&ws);
+}
+
+#[test]
+fn files_the_pass_list_reads_are_part_of_the_key() {
+    let ws = workspace();
+    let list = ws.cache.with_extension("imports.txt");
+    std::fs::write(&list, "env.sleep\n").unwrap();
+    let passes = format!("-O1 --asyncify --pass-arg=asyncify-imports@@{}", list.display());
+    build(&ws, &["--wasm-opt", &passes]);
+    std::fs::remove_dir_all(&ws.out).unwrap();
+    let (cached, _) = build(&ws, &["--wasm-opt", &passes]);
+    assert_eq!(status_of(&cached, Stage::Optimize), StageStatus::Cached);
+    std::fs::write(&list, "env.sleep\nenv.yield\n").unwrap();
+    let (edited, _) = build(&ws, &["--wasm-opt", &passes]);
+    assert_eq!(status_of(&edited, Stage::Optimize), StageStatus::Ran, "editing the file reruns optimize");
+}
+
+#[test]
+fn a_workspace_created_above_a_cached_guest_is_noticed() {
+    let root = tempfile::tempdir().unwrap();
+    let guest = root.path().join("ws/crates/guest");
+    std::fs::create_dir_all(guest.join("src")).unwrap();
+    std::fs::write(guest.join("src/lib.rs"), "#[no_mangle] pub extern \"C\" fn answer() -> i32 { 42 }\n").unwrap();
+    std::fs::write(
+        guest.join("Cargo.toml"),
+        "[package]\nname = \"guest\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[lib]\ncrate-type = [\"cdylib\"]\n",
+    )
+    .unwrap();
+    let build_here = || {
+        let output = Command::new(snapbox::cmd::cargo_bin!("cargo-wasmship"))
+            .args(["build", "-q", "--no-precompile", "--manifest-path"])
+            .arg(guest.join("Cargo.toml"))
+            .arg("--out-dir")
+            .arg(root.path().join("out"))
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        Manifest::read(&root.path().join("out/manifest.json")).unwrap()
+    };
+    assert_eq!(build_here().profile.settings["gzip-level"], 9);
+    std::fs::write(
+        root.path().join("ws/Cargo.toml"),
+        "[workspace]\nmembers = [\"crates/guest\"]\nresolver = \"2\"\n\n[workspace.metadata.wasmship]\ngzip-level = 6\n",
+    )
+    .unwrap();
+    assert_eq!(build_here().profile.settings["gzip-level"], 6, "the new workspace's defaults apply");
 }

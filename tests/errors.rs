@@ -98,6 +98,8 @@ impl<'a> Case<'a> {
         // Our error comes after cargo's own diagnostics, if any: ours is the last `error:`.
         let ours = &stderr[stderr[start..].rfind("\nerror: ").map_or(start, |i| start + i + 1)..];
         let first = ours.lines().next().unwrap();
+        // Shown with --nocapture: the first line of each error, for reports.
+        println!("first line: {first}");
         assert!(first.contains(self.first_line), "first line {first:?} lacks {:?}\n{stderr}", self.first_line);
         for text in &self.mentions {
             assert!(ours.contains(text), "error lacks {text:?}:\n{ours}");
@@ -211,11 +213,31 @@ fn unknown_pass_is_refused_before_binaryen_runs() {
 }
 
 #[test]
+fn unknown_wasm_feature_names_its_own_key() {
+    let guest = guest_with_metadata("[package.metadata.wasmship]\nwasm-features = [\"simdd\"]\n");
+    Case::new(&[], "unknown wasm feature `simdd` in `wasm-features` (optimize stage; binaryen did not run)")
+        .manifest(guest.path().join("Cargo.toml"))
+        .mentions(&["`wasm-features` set in [package.metadata.wasmship]", "did you mean `simd`?"])
+        .fails();
+}
+
+#[test]
 fn malformed_pass_list() {
     Case::new(&["--wasm-opt", "Oz"], "`Oz` is not a wasm-opt argument")
         .manifest(fixture("bad-init/Cargo.toml"))
         .target_dir("good")
         .mentions(&["did you mean `-Oz`?"])
+        .fails();
+}
+
+#[test]
+fn binaryen_fatal_error_is_reported_not_a_crash() {
+    // `--extract-function` needs `--pass-arg=extract-function@NAME`: binaryen aborts on it,
+    // which must end binaryen's process, not the build.
+    Case::new(&["--wasm-opt", "-O1 --extract-function"], "binaryen stopped with a fatal error while optimizing")
+        .manifest(fixture("bad-init/Cargo.toml"))
+        .target_dir("good")
+        .mentions(&["(optimize stage)", "binaryen said:", "extract-function", "--pass-arg"])
         .fails();
 }
 

@@ -178,6 +178,13 @@ fn verify_without_a_path_checks_the_profile_output_directory() {
             .unwrap()
     };
     assert!(run(&out).status.success());
+    // From inside the directory, with a bare file name.
+    let inside = Command::new(snapbox::cmd::cargo_bin!("cargo-wasmship"))
+        .args(["verify", "manifest.json"])
+        .current_dir(&out)
+        .output()
+        .unwrap();
+    assert!(inside.status.success(), "{}", String::from_utf8_lossy(&inside.stderr));
     let missing = run(&scratch.path().join("never-built"));
     assert!(!missing.status.success());
     assert!(String::from_utf8_lossy(&missing.stderr).contains("run `cargo wasmship build`"));

@@ -30,13 +30,23 @@ fn preinit_config(fixture: Fixture) -> PreinitConfig {
     }
 }
 
+/// binaryen in a child process of the tool, as the tool runs it.
 fn passes(list: &[&str]) -> OptimizeConfig {
-    OptimizeConfig { passes: Some(list.iter().map(|s| s.to_string()).collect()), wasm_features: vec![] }
+    OptimizeConfig {
+        passes: Some(list.iter().map(|s| s.to_string()).collect()),
+        wasm_features: vec![],
+        isolate_in: Some(env!("CARGO_BIN_EXE_cargo-wasmship").into()),
+    }
+}
+
+/// binaryen in this process, as a library caller may run it.
+fn passes_in_process(list: &[&str]) -> OptimizeConfig {
+    OptimizeConfig { isolate_in: None, ..passes(list) }
 }
 
 /// Runs preinit -> optimize -> strip -> precompile and checks every output against the raw
 /// guest's answers.
-fn every_stage_answers_like_the_raw_guest(fixture: Fixture, pass_list: &[&str]) {
+fn every_stage_answers_like_the_raw_guest(fixture: Fixture, optimize_config: OptimizeConfig) {
     let expected = expected_answers(fixture);
     let raw = raw_wasm(fixture);
 
@@ -48,7 +58,7 @@ fn every_stage_answers_like_the_raw_guest(fixture: Fixture, pass_list: &[&str]) 
     assert!(!facts.exports_func("_initialize"), "WASI reactor init removed after pre-init");
     assert_eq!(answers(fixture, &Form::Wasm { bytes: &snapshot.bytes, run_init: false }), expected, "preinit");
 
-    let optimized = optimize::run(&snapshot.bytes, &passes(pass_list)).expect("optimize");
+    let optimized = optimize::run(&snapshot.bytes, &optimize_config).expect("optimize");
     assert!(optimized.bytes.len() < snapshot.bytes.len(), "wasm-opt shrank the module");
     assert_eq!(answers(fixture, &Form::Wasm { bytes: &optimized.bytes, run_init: false }), expected, "optimize");
 
@@ -66,20 +76,20 @@ fn every_stage_answers_like_the_raw_guest(fixture: Fixture, pass_list: &[&str]) 
 
 #[test]
 fn regex_guest_default_passes() {
-    every_stage_answers_like_the_raw_guest(Fixture::Regex, &["--converge", "-Oz", "--gufa"]);
+    every_stage_answers_like_the_raw_guest(Fixture::Regex, passes(&["--converge", "-Oz", "--gufa"]));
 }
 
 #[test]
 fn regex_guest_long_pass_list() {
     every_stage_answers_like_the_raw_guest(
         Fixture::Regex,
-        &["--converge", "--flatten", "--rereloop", "-Oz", "--gufa", "-Oz"],
+        passes_in_process(&["--converge", "--flatten", "--rereloop", "-Oz", "--gufa", "-Oz"]),
     );
 }
 
 #[test]
 fn wasi_guest_default_passes() {
-    every_stage_answers_like_the_raw_guest(Fixture::Wasi, &["--converge", "-Oz", "--gufa"]);
+    every_stage_answers_like_the_raw_guest(Fixture::Wasi, passes(&["--converge", "-Oz", "--gufa"]));
 }
 
 #[test]
@@ -126,7 +136,7 @@ fn optimize_orders_passes_like_wasm_opt() {
     let a = optimize::run(&snapshot.bytes, &passes(&["-O1", "--dce"])).unwrap();
     let b = optimize::run(&snapshot.bytes, &passes(&["-O1", "--dce", "-Oz"])).unwrap();
     assert!(b.bytes.len() < a.bytes.len(), "a later -Oz shrinks further ({} vs {})", b.bytes.len(), a.bytes.len());
-    let skipped = optimize::run(&snapshot.bytes, &OptimizeConfig { passes: None, wasm_features: vec![] }).unwrap();
+    let skipped = optimize::run(&snapshot.bytes, &OptimizeConfig { passes: None, ..passes(&[]) }).unwrap();
     assert_eq!(skipped.report.status, StageStatus::Skipped);
     assert_eq!(skipped.bytes, snapshot.bytes);
 }

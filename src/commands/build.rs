@@ -102,21 +102,24 @@ fn produce(
     runner: &Runner<'_>,
 ) -> Result<Outcome> {
     let guest = &plan.guest;
-    let at = |error| at_file(&built.artifact)(error);
-    let preinit = runner.unit(Stage::Preinit, "preinit", input, plan.preinit.cache_settings()?, |bytes| {
-        stages::build::check_module(bytes, &built.artifact, guest.package.name.as_str())?;
-        stages::preinit::run(bytes, &plan.preinit).map(|o| (o.bytes, o.report, Value::Null)).map_err(at)
-    })?;
+    let at = |error| at_file(&built.artifact, "from cargo")(error);
+    let after = |error| at_file(&built.artifact, "from cargo, as the earlier stages left it")(error);
+    let preinit_settings = plan.preinit.cache_settings()?;
+    let preinit =
+        runner.unit_with(Stage::Preinit, "preinit", input, preinit_settings, plan.preinit.cacheable(), |bytes| {
+            stages::build::check_module(bytes, &built.artifact, guest.package.name.as_str())?;
+            stages::preinit::run(bytes, &plan.preinit).map(|o| (o.bytes, o.report, Value::Null)).map_err(at)
+        })?;
     let optimized = runner
         .unit(Stage::Optimize, "optimize", &preinit.product, plan.optimize.settings(), |bytes| {
             stages::optimize::run(bytes, &plan.optimize).map(|o| (o.bytes, o.report, Value::Null))
         })
-        .map_err(at)?;
+        .map_err(after)?;
     let stripped = runner
         .unit(Stage::Strip, "strip", &optimized.product, plan.strip.settings(), |bytes| {
             stages::strip::run(bytes, &plan.strip).map(|o| (o.bytes, o.report, Value::Null))
         })
-        .map_err(at)?;
+        .map_err(after)?;
 
     // Everything after strip only reads the final module: run it side by side (bounded by -j).
     let finals: Vec<Final> = plan
@@ -151,7 +154,7 @@ fn produce(
             }
         })
         .collect::<Result<_>>()
-        .map_err(at)?;
+        .map_err(after)?;
 
     let infos: Vec<Option<PrecompileInfo>> =
         finished.iter().map(|done| serde_json::from_value(done.extra.clone()).ok()).collect();
@@ -238,6 +241,7 @@ fn up_to_date(out_dir: &Path, manifest: &Manifest) -> bool {
         && existing.profile == manifest.profile
         && existing.package == manifest.package
         && existing.toolchain == manifest.toolchain
+        && existing.tool == manifest.tool
         && existing.input == manifest.input
         && manifest.artifacts.iter().all(|a| std::fs::metadata(out_dir.join(&a.file)).is_ok_and(|m| m.len() == a.bytes))
 }
@@ -252,9 +256,10 @@ fn hold_for_kill_test(staging: &Path) {
     }
 }
 
-/// Adds `--> <file>` under an error's first line: the module the failing stage worked on.
-fn at_file(file: &Path) -> impl FnOnce(anyhow::Error) -> anyhow::Error + '_ {
-    move |error| located(error, "", &format!("{} (from cargo)", file.display()))
+/// Adds `--> <file> (<how>)` under an error's first line: the guest module, and whether the
+/// failing stage saw it as cargo wrote it or as earlier stages left it.
+fn at_file<'a>(file: &'a Path, how: &'a str) -> impl FnOnce(anyhow::Error) -> anyhow::Error + 'a {
+    move |error| located(error, "", &format!("{} ({how})", file.display()))
 }
 
 /// The resolved profile as published in the manifest: no env values (they may be secrets),

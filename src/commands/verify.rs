@@ -33,7 +33,10 @@ pub fn manifest_path(target: &Path) -> PathBuf {
 /// Checks the directory holding `manifest_file`; returns the manifest and every problem found.
 pub fn check(manifest_file: &Path) -> Result<(Manifest, Vec<Problem>)> {
     let manifest = Manifest::read(manifest_file)?;
-    let dir = manifest_file.parent().unwrap_or(Path::new("."));
+    let dir = match manifest_file.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
     let mut problems = Vec::new();
     let mut listed = BTreeSet::new();
     listed.insert(manifest_file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
@@ -108,10 +111,12 @@ fn check_decoding(manifest: &Manifest, artifact: &Artifact, decoded_name: &str, 
     let Some(decoded) = manifest.artifact(decoded_name) else {
         return Some(problem(artifact, format!("decodes to `{decoded_name}`, which the manifest does not list")));
     };
+    // Read at most one byte more than the module: a crafted file cannot exhaust memory.
+    let limit = decoded.bytes + 1;
     let mut out = Vec::new();
     let result = match artifact.content_encoding.as_deref() {
-        Some("br") => brotli::Decompressor::new(bytes, 64 * 1024).read_to_end(&mut out),
-        Some("gzip") => flate2::read::GzDecoder::new(bytes).read_to_end(&mut out),
+        Some("br") => brotli::Decompressor::new(bytes, 64 * 1024).take(limit).read_to_end(&mut out),
+        Some("gzip") => flate2::read::GzDecoder::new(bytes).take(limit).read_to_end(&mut out),
         other => return Some(problem(artifact, format!("unknown content_encoding {other:?}"))),
     };
     match result {

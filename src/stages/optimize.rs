@@ -20,13 +20,57 @@ pub struct OptimizeConfig {
     pub passes: Option<Vec<String>>,
     /// Extra feature toggles from the profile's `wasm-features`: `simd`, `-bulk-memory`.
     pub wasm_features: Vec<String>,
+    /// Run binaryen in a child process of this executable (the tool passes itself), so a fatal
+    /// error inside binaryen cannot take the build down with it; `None` runs it in process.
+    pub isolate_in: Option<std::path::PathBuf>,
 }
 
 impl OptimizeConfig {
-    /// The settings that decide the output (its cache key and report).
+    /// The settings that decide the output (its cache key and report), including the contents
+    /// of files the pass list makes binaryen read (`--pass-arg=KEY@@FILE`).
     pub fn settings(&self) -> serde_json::Value {
-        json!({ "passes": self.passes, "wasm-features": self.wasm_features, "binaryen": binaryen_version() })
+        let files: std::collections::BTreeMap<&str, String> = self
+            .passes
+            .iter()
+            .flatten()
+            .flat_map(|arg| arg.split_whitespace())
+            .filter_map(response_file)
+            .map(|path| {
+                let digest = std::fs::read(path).map_or_else(|_| "missing".into(), |b| crate::digest::sha256_hex(&b));
+                (path, digest)
+            })
+            .collect();
+        let mut settings =
+            json!({ "passes": self.passes, "wasm-features": self.wasm_features, "binaryen": binaryen_version() });
+        if !files.is_empty() {
+            settings["files-read"] = json!(files);
+        }
+        settings
     }
+}
+
+/// The file a wasm-opt argument makes binaryen read, if any: binaryen reads `@path` pass
+/// argument values (e.g. `--pass-arg=asyncify-imports@@list.txt`) from that file.
+fn response_file(arg: &str) -> Option<&str> {
+    arg.split_once("@@").map(|(_, path)| path).or_else(|| arg.split_once("=@").map(|(_, path)| path))
+}
+
+/// Checks the profile's `wasm-features` entries (`simd`, `-bulk-memory`) by name.
+pub fn check_features(features: &[String]) -> Result<()> {
+    for entry in features {
+        let name = entry.strip_prefix('-').unwrap_or(entry);
+        if !passes::FEATURES.contains(&name) {
+            let mut message = format!("unknown wasm feature `{entry}` in `wasm-features`");
+            match crate::config::keys::nearest_of(name, passes::FEATURES.iter().copied()) {
+                Some(near) => {
+                    message.push_str(&format!("\n  help: did you mean `{}{near}`?", &entry[..entry.len() - name.len()]))
+                }
+                None => message.push_str(&format!("\n  known features: {}", passes::FEATURES.join(", "))),
+            }
+            bail!(message);
+        }
+    }
+    Ok(())
 }
 
 /// The binaryen release compiled in (the wasm-opt crate's major version tracks it).
@@ -68,15 +112,30 @@ pub fn run(wasm: &[u8], config: &OptimizeConfig) -> Result<StageOutput> {
     let out_path = work.path().join("out.wasm");
     std::fs::write(&in_path, &input).with_context(|| format!("writing {}", in_path.display()))?;
 
+    let rounds = match &config.isolate_in {
+        Some(exe) => optimize_in_child(exe, &plan, &in_path, &out_path, work.path())?,
+        None => optimize_file(&plan, &in_path, &out_path)?,
+    };
+    let output = std::fs::read(&out_path).with_context(|| format!("reading {}", out_path.display()))?;
+    let mut report = StageReport::new(Stage::Optimize, wasm, &output, started, settings);
+    if plan.converge {
+        report = report.note(format!("converged after {rounds} rounds"));
+    }
+    Ok(StageOutput { bytes: output, report })
+}
+
+/// Reads `input`, runs the plan (to convergence if asked), writes `output`; returns the number
+/// of rounds. Runs binaryen in this process: a fatal error inside binaryen aborts it.
+pub fn optimize_file(plan: &PassPlan, input: &Path, output: &Path) -> Result<u32> {
     let mut module = Module::new();
-    module.apply_features(default_features(&plan), FeatureSet::new());
+    module.apply_features(default_features(plan), FeatureSet::new());
     let mut reader = ModuleReader::new();
     reader.set_debug_info(true);
     reader
-        .read_binary(&in_path, &mut module, None)
+        .read_binary(input, &mut module, None)
         .map_err(|e| anyhow!("binaryen could not read the module: {e} (optimize stage)"))?;
     // Explicit toggles win over the target_features section.
-    let (enable, disable) = explicit_features(&plan);
+    let (enable, disable) = explicit_features(plan);
     module.apply_features(enable, disable);
     if !validate_wasm(&mut module) {
         bail!(
@@ -86,14 +145,14 @@ pub fn run(wasm: &[u8], config: &OptimizeConfig) -> Result<StageOutput> {
         );
     }
 
-    run_steps(&mut module, &plan);
+    run_steps(&mut module, plan);
     let mut rounds = 1;
     if plan.converge {
-        let mut last = binary_size(&mut module, &out_path)?;
+        let mut last = binary_size(&mut module, output)?;
         loop {
-            run_steps(&mut module, &plan);
+            run_steps(&mut module, plan);
             rounds += 1;
-            let size = binary_size(&mut module, &out_path)?;
+            let size = binary_size(&mut module, output)?;
             if size >= last {
                 break;
             }
@@ -101,18 +160,43 @@ pub fn run(wasm: &[u8], config: &OptimizeConfig) -> Result<StageOutput> {
         }
     }
     if !validate_wasm(&mut module) {
-        bail!(
-            "binaryen produced an invalid module (optimize stage); please report this with the pass list {:?}",
-            config.passes
-        );
+        bail!("binaryen produced an invalid module (optimize stage); please report this with the pass list");
     }
-    write_module(&mut module, &out_path)?;
-    let output = std::fs::read(&out_path).with_context(|| format!("reading {}", out_path.display()))?;
-    let mut report = StageReport::new(Stage::Optimize, wasm, &output, started, settings);
-    if plan.converge {
-        report = report.note(format!("converged after {rounds} rounds"));
+    write_module(&mut module, output)?;
+    Ok(rounds)
+}
+
+/// Runs [`optimize_file`] in a child process (`exe __binaryen ...`), so a pass that hits a
+/// fatal error inside binaryen (a missing or malformed pass argument, say) ends the child, not
+/// the build, and its message reaches the user.
+fn optimize_in_child(exe: &Path, plan: &PassPlan, input: &Path, output: &Path, scratch: &Path) -> Result<u32> {
+    let plan_path = scratch.join("plan.json");
+    std::fs::write(&plan_path, serde_json::to_vec(plan)?)
+        .with_context(|| format!("writing {}", plan_path.display()))?;
+    let result = std::process::Command::new(exe)
+        .arg("__binaryen")
+        .arg(&plan_path)
+        .arg(input)
+        .arg(output)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .with_context(|| format!("running binaryen in {}", exe.display()))?;
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    if result.status.success() {
+        return String::from_utf8_lossy(&result.stdout).trim().parse().context("reading binaryen's round count");
     }
-    Ok(StageOutput { bytes: output, report })
+    let said: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    let tail = said[said.len().saturating_sub(8)..].join("\n    | ");
+    // Our own errors (invalid module...) come back as the child's `error:` line.
+    if let Some(ours) = said.iter().find_map(|l| l.strip_prefix("error: ")) {
+        bail!("{ours}");
+    }
+    bail!(
+        "binaryen stopped with a fatal error while optimizing ({}) (optimize stage)\n  binaryen said:\n    | {tail}\n  \
+         help: check the arguments of the passes in `wasm-opt` (some passes need `--pass-arg=NAME@VALUE`; \
+         `wasm-opt --help` describes them), or set `wasm-opt = false`",
+        result.status
+    )
 }
 
 /// Runs the steps once, the way wasm-opt does: named passes queue up; each `-O` flushes the

@@ -43,7 +43,9 @@ impl PreinitConfig {
                 }
                 let env: Vec<String> =
                     wasi.env.iter().map(|(k, v)| format!("{k}={}", crate::digest::sha256_hex(v.as_bytes()))).collect();
-                json!({ "env": env, "dirs": dirs, "deterministic": wasi.deterministic })
+                // The fixed clock init reads comes from SOURCE_DATE_EPOCH.
+                let clock = wasi.deterministic.then(|| sandbox::source_date_epoch().as_secs());
+                json!({ "env": env, "dirs": dirs, "deterministic": wasi.deterministic, "clock": clock })
             }
         };
         Ok(json!({
@@ -56,31 +58,47 @@ impl PreinitConfig {
     }
 }
 
-/// sha256 over every file under `dir` (relative path and contents), in a fixed order.
+impl PreinitConfig {
+    /// With `deterministic-init = false` under WASI, init is meant to see fresh randomness and
+    /// the real clock on every build, so its snapshot is never reused from the cache.
+    pub fn cacheable(&self) -> bool {
+        self.sandbox.wasi.as_ref().is_none_or(|wasi| wasi.deterministic)
+    }
+}
+
+/// sha256 over everything under `dir` in a fixed order: each entry's relative path, a file's
+/// contents, a symlink's target (symlinked directories are not followed, so loops end).
 fn dir_digest(dir: &std::path::Path) -> Result<String> {
     use sha2::{Digest, Sha256};
-    let mut files = Vec::new();
+    let mut entries = Vec::new();
     let mut pending = vec![dir.to_path_buf()];
     while let Some(current) = pending.pop() {
         for entry in
             std::fs::read_dir(&current).with_context(|| format!("reading granted directory {}", current.display()))?
         {
             let path = entry?.path();
-            if path.is_dir() {
-                pending.push(path);
-            } else {
-                files.push(path);
+            let kind = std::fs::symlink_metadata(&path)?.file_type();
+            if kind.is_dir() {
+                pending.push(path.clone());
             }
+            entries.push((path, kind));
         }
     }
-    files.sort();
+    entries.sort_by(|a, b| a.0.cmp(&b.0));
     let mut hasher = Sha256::new();
-    for file in files {
-        let relative = file.strip_prefix(dir).unwrap_or(&file);
+    for (path, kind) in entries {
+        let relative = path.strip_prefix(dir).unwrap_or(&path);
         hasher.update(relative.to_string_lossy().as_bytes());
-        hasher.update([0]);
-        hasher.update(std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?);
-        hasher.update([0]);
+        if kind.is_symlink() {
+            hasher.update(b"\0link\0");
+            hasher.update(std::fs::read_link(&path)?.to_string_lossy().as_bytes());
+        }
+        if path.is_file() {
+            hasher.update(b"\0file\0");
+            hasher.update(std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?);
+        } else {
+            hasher.update(b"\0dir\0");
+        }
     }
     Ok(crate::digest::hex(&hasher.finalize()))
 }
@@ -93,8 +111,6 @@ pub fn run(wasm: &[u8], config: &PreinitConfig) -> Result<StageOutput> {
         "init-func": config.init_func,
         "keep-init-func": config.keep_init_func,
         "rename-funcs": config.rename_funcs,
-        "init-timeout-secs": config.sandbox.timeout.as_secs_f64(),
-        "init-max-memory": config.sandbox.max_memory,
         "wasi": config.sandbox.wasi.as_ref().map(|w| json!({
             // Names only: values may be secrets and the manifest is published.
             "env": w.env.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(),
@@ -171,4 +187,19 @@ fn choose_init_func(facts: &ModuleFacts, config: &PreinitConfig) -> Result<Optio
         ));
     }
     Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn directory_digests_see_empty_dirs_and_survive_symlink_loops() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.txt"), "a").unwrap();
+        let before = super::dir_digest(dir.path()).unwrap();
+        std::fs::create_dir(dir.path().join("empty")).unwrap();
+        let with_dir = super::dir_digest(dir.path()).unwrap();
+        assert_ne!(before, with_dir, "an empty directory is something init can see");
+        std::os::unix::fs::symlink(dir.path(), dir.path().join("empty/loop")).unwrap();
+        assert_ne!(super::dir_digest(dir.path()).unwrap(), with_dir);
+    }
 }

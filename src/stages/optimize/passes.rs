@@ -8,10 +8,10 @@
 //! some unknown names rather than returning an error.
 use crate::config::keys::nearest_of;
 use anyhow::{bail, Result};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum Step {
     /// The default pipeline at these levels (`-O3` = 3/0, `-Os` = 2/1, `-Oz` = 2/2).
@@ -25,7 +25,7 @@ pub enum Step {
     },
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct PassPlan {
     pub converge: bool,
     pub steps: Vec<Step>,

@@ -262,7 +262,7 @@ fn deterministic_seed(grant: &WasiGrant) -> [u8; 32] {
 }
 
 /// Seconds since the epoch from `SOURCE_DATE_EPOCH` (the reproducible-builds convention), or 0.
-fn source_date_epoch() -> Duration {
+pub(crate) fn source_date_epoch() -> Duration {
     let secs = std::env::var("SOURCE_DATE_EPOCH").ok().and_then(|s| s.trim().parse::<u64>().ok()).unwrap_or(0);
     Duration::from_secs(secs)
 }
