@@ -8,7 +8,8 @@ use std::time::Instant;
 #[derive(Debug, Clone, Copy)]
 pub struct Sample {
     pub millis: f64,
-    /// Peak resident set of the process (and the children it waited for), from `wait4`.
+    /// Peak resident memory of the whole process tree (the tool runs binaryen in a child):
+    /// the larger of `wait4`'s per-process peak and the tree's summed RSS sampled every 10 ms.
     pub max_rss_kib: u64,
 }
 
@@ -23,11 +24,26 @@ pub fn run_measured(command: &mut Command) -> Result<Sample> {
         .stderr(stderr)
         .spawn()
         .with_context(|| format!("starting {command:?}"))?;
+    let pid = child.id();
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sampler = {
+        let done = done.clone();
+        std::thread::spawn(move || {
+            let mut peak = 0;
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                peak = peak.max(tree_rss_kib(pid));
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            peak
+        })
+    };
     let mut status = 0;
     // SAFETY: rusage is plain data that wait4 fills in; the pid is our own child.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
     let waited = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };
     let millis = started.elapsed().as_secs_f64() * 1000.0;
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    let tree_peak = sampler.join().unwrap_or(0);
     if waited < 0 {
         bail!("wait4 failed: {}", std::io::Error::last_os_error());
     }
@@ -36,7 +52,36 @@ pub fn run_measured(command: &mut Command) -> Result<Sample> {
     if !(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0) {
         bail!("{command:?} failed:\n{errors}");
     }
-    Ok(Sample { millis, max_rss_kib: usage.ru_maxrss as u64 })
+    Ok(Sample { millis, max_rss_kib: (usage.ru_maxrss as u64).max(tree_peak) })
+}
+
+/// Summed VmRSS (KiB) of `root` and all its descendants, from /proc.
+fn tree_rss_kib(root: u32) -> u64 {
+    let Ok(entries) = std::fs::read_dir("/proc") else { return 0 };
+    let mut parent_of = Vec::new();
+    for entry in entries.flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
+        // /proc/<pid>/stat: "pid (comm) state ppid ..."; comm may hold spaces, so split after ')'.
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else { continue };
+        let ppid = stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse::<u32>().ok());
+        if let Some(ppid) = ppid {
+            parent_of.push((pid, ppid));
+        }
+    }
+    let mut tree = vec![root];
+    let mut i = 0;
+    while i < tree.len() {
+        let parent = tree[i];
+        tree.extend(parent_of.iter().filter(|(_, p)| *p == parent).map(|(pid, _)| *pid));
+        i += 1;
+    }
+    tree.iter()
+        .filter_map(|pid| std::fs::read_to_string(format!("/proc/{pid}/status")).ok())
+        .filter_map(|status| {
+            let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+            line.split_whitespace().nth(1)?.parse::<u64>().ok()
+        })
+        .sum()
 }
 
 fn tempfile_path(what: &str) -> std::path::PathBuf {
