@@ -119,17 +119,21 @@ fn cache_files(ws: &Workspace, kind: &str) -> Vec<PathBuf> {
     std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect()
 }
 
-#[test]
-fn corrupt_blobs_are_detected_and_rebuilt() {
-    let ws = workspace();
-    let (first, _) = build(&ws, &[]);
-    // Flip a byte in every blob (same size, so only the digest can tell) and force a rewrite.
-    for blob in cache_files(&ws, "blobs") {
+/// Flips a byte in every blob: same size, so only the digest can tell.
+fn corrupt_every_blob(ws: &Workspace) {
+    for blob in cache_files(ws, "blobs") {
         let mut bytes = std::fs::read(&blob).unwrap();
         let middle = bytes.len() / 2;
         bytes[middle] ^= 0xff;
         std::fs::write(&blob, bytes).unwrap();
     }
+}
+
+#[test]
+fn corrupt_blobs_are_detected_and_rebuilt() {
+    let ws = workspace();
+    let (first, _) = build(&ws, &[]);
+    corrupt_every_blob(&ws);
     std::fs::remove_dir_all(&ws.out).unwrap();
     let (second, stderr) = build(&ws, &[]);
     assert!(stderr.contains("failed its digest check; rebuilding without reading the cache"), "{stderr}");
@@ -150,12 +154,7 @@ fn corrupt_blobs_are_detected_and_rebuilt() {
 fn a_corrupt_input_to_a_stage_that_must_run_is_rebuilt() {
     let ws = workspace();
     let (first, _) = build(&ws, &[]);
-    for blob in cache_files(&ws, "blobs") {
-        let mut bytes = std::fs::read(&blob).unwrap();
-        let middle = bytes.len() / 2;
-        bytes[middle] ^= 0xff;
-        std::fs::write(&blob, bytes).unwrap();
-    }
+    corrupt_every_blob(&ws);
     // Preinit's entry still hits, but optimize now has new settings and must read its
     // (corrupt) input.
     let (second, stderr) = build(&ws, &["--wasm-opt", "-O1"]);
