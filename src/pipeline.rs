@@ -2,6 +2,7 @@
 //! cache. A unit's key chains on its input's digest, so a rebuild whose every unit hits the
 //! cache reads no output bytes at all: only the small entries.
 use crate::cache::{BlobRef, Cache, Entry};
+use crate::digest::sri_sha384;
 use crate::stages::{Stage, StageReport, StageStatus};
 use crate::ui::Ui;
 use anyhow::Result;
@@ -19,13 +20,11 @@ impl Product {
     /// cargo's module, whose sha256 the build stage already took; nothing needs its SRI.
     pub fn input(bytes: Vec<u8>, sha256: String) -> Product {
         let blob = BlobRef { sha256, integrity: String::new(), bytes: bytes.len() as u64 };
-        let product = Product { blob, bytes: OnceLock::new() };
-        let _ = product.bytes.set(Arc::new(bytes));
-        product
+        Product::with_blob(bytes, blob)
     }
 
-    pub fn new(bytes: Vec<u8>) -> Product {
-        let product = Product { blob: BlobRef::of(&bytes), bytes: OnceLock::new() };
+    fn with_blob(bytes: Vec<u8>, blob: BlobRef) -> Product {
+        let product = Product { blob, bytes: OnceLock::new() };
         let _ = product.bytes.set(Arc::new(bytes));
         product
     }
@@ -112,7 +111,11 @@ impl Runner<'_> {
         }
         let input_bytes = self.bytes(input)?;
         let (bytes, report, extra) = work(&input_bytes)?;
-        let product = Product::new(bytes);
+        // The report already holds the output's sha256; only its SRI is new work.
+        let blob =
+            BlobRef { sha256: report.sha256_out.clone(), integrity: sri_sha384(&bytes), bytes: bytes.len() as u64 };
+        debug_assert_eq!(blob.sha256, crate::digest::sha256_hex(&bytes));
+        let product = Product::with_blob(bytes, blob);
         if let Some(cache) = cache {
             let entry = Entry { report: report.clone(), output: product.blob.clone(), extra: extra.clone() };
             let bytes = product.bytes.get().expect("fresh product has bytes");
