@@ -156,21 +156,26 @@ fn produce(
         .collect::<Result<_>>()
         .map_err(after)?;
 
-    let infos: Vec<Option<PrecompileInfo>> =
-        finished.iter().map(|done| serde_json::from_value(done.extra.clone()).ok()).collect();
-    let mut pieces = vec![Piece::Wasm(&stripped.product.blob)];
-    let mut sources = vec![&stripped.product];
-    for ((job, done), info) in finals.iter().zip(&finished).zip(&infos) {
-        if let Final::Compress(encoding) = job {
-            pieces.push(Piece::Compressed(*encoding, &done.product.blob));
-            sources.push(&done.product);
-        } else if let Some(info) = info {
-            pieces.push(Piece::Cwasm(info, &done.product.blob));
-            sources.push(&done.product);
+    // Precompile facts travel in the cache entry; one that does not parse is a bad entry.
+    let mut infos = Vec::new();
+    for (job, done) in finals.iter().zip(&finished) {
+        if let Final::Precompile(target) = job {
+            let info: PrecompileInfo = serde_json::from_value(done.extra.clone())
+                .map_err(|_| Corrupt { blob: format!("precompile info for {}", target.triple) })?;
+            infos.push((info, &done.product));
         }
     }
-    pieces.insert(1 + plan.package.compress.len(), Piece::Debug(&optimized.product.blob));
-    sources.insert(1 + plan.package.compress.len(), &optimized.product);
+    // Artifacts in a fixed order: the shipped module, its compressed copies, the debug
+    // module, then each .cwasm. Each piece is named from its product's digests.
+    let mut named: Vec<(Piece, &Product)> = vec![(Piece::Wasm(&stripped.product.blob), &stripped.product)];
+    for (job, done) in finals.iter().zip(&finished) {
+        if let Final::Compress(encoding) = job {
+            named.push((Piece::Compressed(*encoding, &done.product.blob), &done.product));
+        }
+    }
+    named.push((Piece::Debug(&optimized.product.blob), &optimized.product));
+    named.extend(infos.iter().map(|(info, product)| (Piece::Cwasm(info, &product.blob), *product)));
+    let (pieces, sources): (Vec<Piece>, Vec<&Product>) = named.into_iter().unzip();
     let (artifacts, package_report) = stages::package::run(&pieces, &plan.package);
 
     let mut reports = vec![built.stage.report.clone(), preinit.report, optimized.report, stripped.report];
