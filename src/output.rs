@@ -121,6 +121,19 @@ impl Drop for Staging {
     }
 }
 
+/// Writes the last run's report to `<parent>/<dir name>.run.json`, beside the output
+/// directory rather than in it: its timings differ every run, and the directory must not.
+pub fn write_run_report(out_dir: &Path, report: &serde_json::Value) -> Result<PathBuf> {
+    let name = out_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "out".into());
+    let path = out_dir.with_file_name(format!("{name}.run.json"));
+    let tmp = sibling(out_dir, &format!("run-{}", std::process::id()));
+    let mut text = serde_json::to_string_pretty(report)?;
+    text.push('\n');
+    fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
+    fs::rename(&tmp, &path).with_context(|| format!("moving {} to {}", tmp.display(), path.display()))?;
+    Ok(path)
+}
+
 /// `<parent>/.<dir name>.wasmship-<what>`: beside the output, on the same filesystem.
 fn sibling(out_dir: &Path, what: &str) -> PathBuf {
     let name = out_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "out".into());

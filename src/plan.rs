@@ -5,6 +5,7 @@ use crate::config::{self, DirGrant, GuestTarget, Layer, MetadataSource, Profile}
 use crate::guest::{self, CargoArgs, Guest};
 use crate::stages;
 use crate::stages::optimize::OptimizeConfig;
+use crate::stages::package::bindings::BindingConfig;
 use crate::stages::package::PackageConfig;
 use crate::stages::precompile::{CwasmTarget, PrecompileConfig};
 use crate::stages::preinit::sandbox::{Sandbox, WasiGrant};
@@ -51,8 +52,11 @@ pub struct Plan {
     pub preinit: PreinitConfig,
     pub optimize: OptimizeConfig,
     pub strip: StripConfig,
+    /// The host engine the `.cwasm` files are compiled for (recorded in the manifest).
+    pub engine: wasmship_manifest::EngineProfile,
     pub cwasm_targets: Vec<CwasmTarget>,
     pub package: PackageConfig,
+    pub bindings: BindingConfig,
 }
 
 pub fn plan(request: &Request, ui: &Ui) -> Result<Plan> {
@@ -102,8 +106,18 @@ pub fn plan(request: &Request, ui: &Ui) -> Result<Plan> {
         "wasm-opt",
         "optimize stage; binaryen did not run",
     ))?;
-    let cwasm_targets = stages::precompile::resolve_targets(&PrecompileConfig { targets: profile.precompile.clone() })
-        .map_err(bad_setting(&profile, "precompile", "precompile stage"))?;
+    let engine = stages::precompile::engine::resolve(&profile.engine).map_err(bad_setting(
+        &profile,
+        "engine",
+        "precompile stage",
+    ))?;
+    let precompile = PrecompileConfig { targets: profile.precompile.clone(), cpu_levels: profile.cpu_levels.clone() };
+    let key = if profile.origins.contains_key("cpu-levels") { "cpu-levels" } else { "precompile" };
+    let cwasm_targets = stages::precompile::resolve_targets(&precompile, &engine).map_err(bad_setting(
+        &profile,
+        key,
+        "precompile stage",
+    ))?;
     let preinit = preinit_config(&profile, ui)?;
     let strip = StripConfig { enabled: profile.strip, keep_sections: profile.keep_sections.clone() };
     let package = PackageConfig {
@@ -114,6 +128,11 @@ pub fn plan(request: &Request, ui: &Ui) -> Result<Plan> {
         brotli_window: profile.brotli_window,
         gzip_level: profile.gzip_level,
     };
+    let bindings = BindingConfig {
+        bindings: profile.host_bindings.clone(),
+        name: name.clone(),
+        go_package: profile.go_package.clone(),
+    };
     Ok(Plan {
         guest,
         profile_name: request.profile.clone(),
@@ -123,8 +142,10 @@ pub fn plan(request: &Request, ui: &Ui) -> Result<Plan> {
         preinit,
         optimize,
         strip,
+        engine,
         cwasm_targets,
         package,
+        bindings,
     })
 }
 

@@ -1,6 +1,6 @@
 //! The stage cache: only work whose inputs changed runs, bad entries are rebuilt, never used.
 use cargo_wasmship::manifest::Manifest;
-use cargo_wasmship::stages::{Stage, StageStatus};
+use cargo_wasmship::stages::{Stage, StageReport, StageStatus};
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -20,12 +20,25 @@ fn workspace() -> Workspace {
     Workspace { out: dir.path().join("out"), cache: dir.path().join("cache"), _dir: dir }
 }
 
-/// Runs a build; returns the manifest and stderr.
-fn build(ws: &Workspace, extra: &[&str]) -> (Manifest, String) {
+/// One build: the manifest it left, and its run report's stages (cache status, timings).
+struct Run {
+    manifest: Manifest,
+    stages: Vec<StageReport>,
+}
+
+impl std::ops::Deref for Run {
+    type Target = Manifest;
+    fn deref(&self) -> &Manifest {
+        &self.manifest
+    }
+}
+
+/// Runs a build; returns what it left and its stderr.
+fn build(ws: &Workspace, extra: &[&str]) -> (Run, String) {
     build_with_env(ws, extra, &[])
 }
 
-fn build_with_env(ws: &Workspace, extra: &[&str], env: &[(&str, &str)]) -> (Manifest, String) {
+fn build_with_env(ws: &Workspace, extra: &[&str], env: &[(&str, &str)]) -> (Run, String) {
     let output = Command::new(snapbox::cmd::cargo_bin!("cargo-wasmship"))
         .envs(env.iter().copied())
         .args(["build", "-q", "--manifest-path"])
@@ -42,16 +55,20 @@ fn build_with_env(ws: &Workspace, extra: &[&str], env: &[(&str, &str)]) -> (Mani
         .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
     assert!(output.status.success(), "{stderr}");
-    (Manifest::read(&ws.out.join("manifest.json")).unwrap(), stderr)
+    let manifest = Manifest::read(&ws.out.join("manifest.json")).unwrap();
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(ws.out.with_file_name("out.run.json")).unwrap()).unwrap();
+    let stages = serde_json::from_value(report["stages"].clone()).unwrap();
+    (Run { manifest, stages }, stderr)
 }
 
 /// (stage, status) after cargo's build stage, package excluded (it always runs: it only names).
-fn statuses(manifest: &Manifest) -> Vec<(Stage, StageStatus)> {
-    manifest.stages[1..manifest.stages.len() - 1].iter().map(|s| (s.stage, s.status)).collect()
+fn statuses(run: &Run) -> Vec<(Stage, StageStatus)> {
+    run.stages[1..run.stages.len() - 1].iter().map(|s| (s.stage, s.status)).collect()
 }
 
-fn all(manifest: &Manifest, status: StageStatus) -> bool {
-    statuses(manifest).iter().all(|(_, s)| *s == status)
+fn all(run: &Run, status: StageStatus) -> bool {
+    statuses(run).iter().all(|(_, s)| *s == status)
 }
 
 fn verified(ws: &Workspace) {
@@ -235,8 +252,8 @@ fn the_cache_stays_within_its_size_bound() {
     assert!(total > 0, "it still caches what fits");
 }
 
-fn status_of(manifest: &Manifest, stage: Stage) -> StageStatus {
-    manifest.stages.iter().find(|s| s.stage == stage).unwrap().status
+fn status_of(run: &Run, stage: Stage) -> StageStatus {
+    run.stages.iter().find(|s| s.stage == stage).unwrap().status
 }
 
 #[test]

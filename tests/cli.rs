@@ -89,7 +89,7 @@ fn build_writes_every_artifact_and_a_manifest_that_matches_them() {
     assert!(sections.iter().any(|s| s == "name"), "debug.wasm keeps names: {sections:?}");
     assert_eq!(answers(Fixture::Regex, &Form::Wasm { bytes: &debug_bytes, run_init: false }), expected);
     let cwasm = manifest.artifacts.iter().find(|a| a.kind == ArtifactKind::Cwasm).unwrap();
-    assert_eq!(answers(Fixture::Regex, &Form::Cwasm(&out.join(&cwasm.file))), expected);
+    assert_eq!(answers(Fixture::Regex, &Form::Cwasm(&out.join(&cwasm.file), &manifest.engine)), expected);
 }
 
 #[test]

@@ -66,12 +66,18 @@ fn every_stage_answers_like_the_raw_guest(fixture: Fixture, optimize_config: Opt
     assert!(ModuleFacts::read(&stripped.bytes).unwrap().custom_sections.is_empty());
     assert_eq!(answers(fixture, &Form::Wasm { bytes: &stripped.bytes, run_init: false }), expected, "strip");
 
-    let targets = precompile::resolve_targets(&PrecompileConfig { targets: vec!["host".into()] }).unwrap();
-    let compiled = precompile::run(&stripped.bytes, &targets[0]).expect("precompile");
+    let engine = default_engine();
+    let config = PrecompileConfig { targets: vec!["host".into()], cpu_levels: vec![] };
+    let targets = precompile::resolve_targets(&config, &engine).unwrap();
+    let compiled = precompile::run(&stripped.bytes, &targets[0], &engine).expect("precompile");
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("guest.cwasm");
     std::fs::write(&path, &compiled.bytes).unwrap();
-    assert_eq!(answers(fixture, &Form::Cwasm(&path)), expected, "precompile");
+    assert_eq!(answers(fixture, &Form::Cwasm(&path, &engine)), expected, "precompile");
+}
+
+fn default_engine() -> wasmship_manifest::EngineProfile {
+    precompile::engine::resolve(&Default::default()).expect("default engine profile")
 }
 
 #[test]
@@ -142,18 +148,61 @@ fn optimize_orders_passes_like_wasm_opt() {
 }
 
 #[test]
-fn cross_triples_compile_and_record_compatibility() {
+fn cross_triples_and_cpu_levels_compile_to_different_code() {
+    // Each target must be compiled for its own triple and CPU features: the files differ,
+    // and each carries the compatibility id of exactly its (engine, triple, features).
     let stripped = strip::run(&raw_wasm(Fixture::Wasi), &StripConfig { enabled: true, keep_sections: vec![] }).unwrap();
-    let requested = vec!["host".into(), "aarch64-unknown-linux-gnu".into(), "x86_64-pc-windows-msvc".into()];
-    let targets = precompile::resolve_targets(&PrecompileConfig { targets: requested }).unwrap();
-    let compiled: Vec<_> = targets.iter().map(|t| precompile::run(&stripped.bytes, t).unwrap()).collect();
-    assert_eq!(compiled.len(), 3);
-    let hashes: std::collections::HashSet<_> = compiled.iter().map(|c| c.info.compatibility_hash.clone()).collect();
-    assert_eq!(hashes.len(), 3, "each triple has its own engine compatibility hash");
-    for c in &compiled {
+    let engine = default_engine();
+    let config = PrecompileConfig {
+        targets: vec![
+            "x86_64-unknown-linux-gnu".into(),
+            "aarch64-unknown-linux-gnu".into(),
+            "x86_64-pc-windows-msvc".into(),
+        ],
+        cpu_levels: vec!["x86-64-v3".into()],
+    };
+    let targets = precompile::resolve_targets(&config, &engine).unwrap();
+    let levels: Vec<(&str, &str)> = targets.iter().map(|t| (t.triple.as_str(), t.cpu_level.as_str())).collect();
+    assert_eq!(
+        levels,
+        [
+            ("x86_64-unknown-linux-gnu", "baseline"),
+            ("aarch64-unknown-linux-gnu", "baseline"),
+            ("x86_64-pc-windows-msvc", "baseline"),
+            ("x86_64-unknown-linux-gnu", "x86-64-v3"),
+            ("x86_64-pc-windows-msvc", "x86-64-v3"),
+        ],
+        "a level applies to every triple of its architecture"
+    );
+    let compiled: Vec<_> = targets.iter().map(|t| precompile::run(&stripped.bytes, t, &engine).unwrap()).collect();
+    for (target, c) in targets.iter().zip(&compiled) {
+        let expected = wasmship_manifest::compatibility_id(&engine, &target.triple, &target.cpu_features);
+        assert_eq!(c.info.compatibility_id, expected, "{}", target.triple);
         assert!(wasmtime::Engine::detect_precompiled(&c.bytes).is_some(), "{} is a precompiled module", c.info.triple);
-        assert_eq!(c.info.wasmtime_version, precompile::wasmtime_version());
     }
+    let distinct: std::collections::HashSet<&[u8]> = compiled.iter().map(|c| c.bytes.as_slice()).collect();
+    assert_eq!(distinct.len(), compiled.len(), "every triple and level gives different machine code");
+    // wasmtime itself refuses a file for the wrong triple.
+    let mut config = wasmtime::Config::new();
+    wasmship_host::engine::apply(&engine, &mut config).unwrap();
+    let host = wasmtime::Engine::new(&config).unwrap();
+    let aarch64 = &compiled[1].bytes;
+    let error = unsafe { wasmtime::Module::deserialize(&host, aarch64) }.err().map(|e| format!("{e:?}"));
+    if std::env::consts::ARCH != "aarch64" {
+        assert!(error.unwrap().contains("Module was compiled for architecture 'aarch64'"));
+    }
+}
+
+#[test]
+fn unknown_or_unmatched_cpu_levels_are_refused_by_name() {
+    let engine = default_engine();
+    let unknown = PrecompileConfig { targets: vec!["host".into()], cpu_levels: vec!["x86-64-v9".into()] };
+    let error = precompile::resolve_targets(&unknown, &engine).unwrap_err().to_string();
+    assert!(error.contains("unknown CPU level `x86-64-v9`") && error.contains("x86-64-v3"), "{error}");
+    let unmatched =
+        PrecompileConfig { targets: vec!["s390x-unknown-linux-gnu".into()], cpu_levels: vec!["neoverse-n1".into()] };
+    let error = precompile::resolve_targets(&unmatched, &engine).unwrap_err().to_string();
+    assert!(error.contains("`neoverse-n1` is for aarch64 targets, but `precompile` lists none"), "{error}");
 }
 
 #[test]

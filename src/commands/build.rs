@@ -2,15 +2,15 @@
 //! run the stages in order, and write the artifacts and manifest atomically.
 use crate::cache::{Cache, Corrupt};
 use crate::config::{Encoding, Profile};
-use crate::manifest::{self, InputInfo, Manifest, PackageInfo, ProfileInfo, Tool, Toolchain};
+use crate::manifest::{self, InputInfo, Limits, Manifest, PackageInfo, PrecompiledInfo, ProfileInfo, Tool, Toolchain};
 use crate::output::{self, Staging};
 use crate::pipeline::{Done, Product, Runner};
 use crate::plan::Request;
 use crate::plan::{located, plan, Plan};
 use crate::stages::build::{BuildConfig, BuildOutput};
 use crate::stages::package::Piece;
-use crate::stages::precompile::{CwasmTarget, PrecompileInfo};
-use crate::stages::{self, Stage};
+use crate::stages::precompile::CwasmTarget;
+use crate::stages::{self, Stage, StageReport};
 use crate::ui::Ui;
 use anyhow::{Context, Result};
 use rayon::prelude::*;
@@ -21,6 +21,8 @@ use std::time::Duration;
 pub struct Outcome {
     pub out_dir: PathBuf,
     pub manifest: Manifest,
+    /// This run's stage reports, with cache status and timings (the manifest has neither).
+    pub reports: Vec<StageReport>,
     /// The output directory already held this build; nothing was written.
     pub fresh: bool,
 }
@@ -87,7 +89,10 @@ fn execute(request: &Request, plan: &Plan, ui: &Ui) -> Result<Outcome> {
     };
     drop(lock);
 
-    ui.table(&outcome.manifest.stages);
+    ui.table(&outcome.reports);
+    if let Err(error) = output::write_run_report(&plan.out_dir, &run_report(&outcome)) {
+        ui.warn(&format!("could not write the run report: {error:#}"));
+    }
     let verb = if outcome.fresh { "Fresh" } else { "Finished" };
     ui.status(verb, &format!("{} artifacts in {}", outcome.manifest.artifacts.len(), plan.out_dir.display()));
     Ok(outcome)
@@ -132,14 +137,17 @@ fn produce(
         .par_iter()
         .map(|job| match job {
             Final::Precompile(target) => {
-                let unit = format!("precompile {}", target.triple);
+                let unit = match target.cpu_level.as_str() {
+                    "baseline" => format!("precompile {}", target.triple),
+                    level => format!("precompile {} {level}", target.triple),
+                };
                 runner.unit(
                     Stage::Precompile,
                     &unit,
                     &stripped.product,
                     stages::precompile::settings(target),
                     |bytes| {
-                        let compiled = stages::precompile::run(bytes, target)?;
+                        let compiled = stages::precompile::run(bytes, target, &plan.engine)?;
                         Ok((compiled.bytes, compiled.report, serde_json::to_value(compiled.info)?))
                     },
                 )
@@ -160,7 +168,7 @@ fn produce(
     let mut infos = Vec::new();
     for (job, done) in finals.iter().zip(&finished) {
         if let Final::Precompile(target) = job {
-            let info: PrecompileInfo = serde_json::from_value(done.extra.clone())
+            let info: PrecompiledInfo = serde_json::from_value(done.extra.clone())
                 .map_err(|_| Corrupt { blob: format!("precompile info for {}", target.triple) })?;
             infos.push((info, &done.product));
         }
@@ -175,13 +183,14 @@ fn produce(
     }
     named.push((Piece::Debug(&optimized.product.blob), &optimized.product));
     named.extend(infos.iter().map(|(info, product)| (Piece::Cwasm(info, &product.blob), *product)));
-    let (pieces, sources): (Vec<Piece>, Vec<&Product>) = named.into_iter().unzip();
+    let (pieces, products): (Vec<Piece>, Vec<&Product>) = named.into_iter().unzip();
     let (artifacts, package_report) = stages::package::run(&pieces, &plan.package);
+    let mut sources: Vec<Source> = products.into_iter().map(Source::Product).collect();
 
     let mut reports = vec![built.stage.report.clone(), preinit.report, optimized.report, stripped.report];
     reports.extend(finished.iter().map(|done| done.report.clone()));
     reports.push(package_report);
-    let manifest = Manifest {
+    let mut manifest = Manifest {
         schema_version: manifest::SCHEMA_VERSION,
         tool: Tool { name: env!("CARGO_PKG_NAME").into(), version: env!("CARGO_PKG_VERSION").into() },
         toolchain: Toolchain {
@@ -205,23 +214,50 @@ fn produce(
             bytes: input.blob.bytes,
             sha256: input.blob.sha256.clone(),
         },
-        stages: reports,
+        stages: reports.iter().map(StageReport::record).collect(),
+        engine: plan.engine.clone(),
+        limits: Limits { memory_cap: plan.profile.memory_cap },
         artifacts,
     };
+    let bindings = stages::package::bindings::generate(&manifest, &plan.bindings)?;
+    for generated in bindings {
+        manifest.artifacts.push(generated.artifact);
+        sources.push(Source::Bytes(generated.bytes));
+    }
 
+    let out_dir = plan.out_dir.clone();
     if up_to_date(&plan.out_dir, &manifest) {
-        return Ok(Outcome { out_dir: plan.out_dir.clone(), manifest, fresh: true });
+        return Ok(Outcome { out_dir, manifest, reports, fresh: true });
     }
     let staging = Staging::begin(&plan.out_dir)?;
     for (i, (artifact, source)) in manifest.artifacts.iter().zip(&sources).enumerate() {
-        staging.write(&artifact.file, &runner.bytes(source)?)?;
+        match source {
+            Source::Product(product) => staging.write(&artifact.file, &runner.bytes(product)?)?,
+            Source::Bytes(bytes) => staging.write(&artifact.file, bytes)?,
+        }
         if i == 0 {
             hold_for_kill_test(staging.path());
         }
     }
     staging.write(manifest::FILE_NAME, manifest.to_json().as_bytes())?;
     staging.commit().with_context(|| format!("replacing {}", plan.out_dir.display()))?;
-    Ok(Outcome { out_dir: plan.out_dir.clone(), manifest, fresh: false })
+    Ok(Outcome { out_dir, manifest, reports, fresh: false })
+}
+
+/// Where an artifact's bytes come from: a pipeline product, or generated here.
+enum Source<'a> {
+    Product(&'a Product),
+    Bytes(Vec<u8>),
+}
+
+/// The facts of this run that the manifest leaves out: cache status and timings per stage.
+fn run_report(outcome: &Outcome) -> Value {
+    serde_json::json!({
+        "tool": env!("CARGO_PKG_VERSION"),
+        "manifest_sha256": crate::digest::sha256_hex(outcome.manifest.to_json().as_bytes()),
+        "fresh": outcome.fresh,
+        "stages": outcome.reports,
+    })
 }
 
 /// Work after strip that reads only the final module.
@@ -230,24 +266,12 @@ enum Final<'a> {
     Compress(Encoding),
 }
 
-/// True when `out_dir` already holds exactly this build: same manifest (timings and cache
-/// status aside) and every file present at its recorded size. Checking contents is `verify`'s
-/// job; a no-op rebuild only needs to know nothing would change.
+/// True when `out_dir` already holds exactly this build: the same manifest (it has no
+/// timings or cache facts, so equal inputs give an equal manifest) and every file present at
+/// its recorded size. Checking contents is `verify`'s job; a no-op rebuild only needs to
+/// know nothing would change.
 fn up_to_date(out_dir: &Path, manifest: &Manifest) -> bool {
-    let Ok(existing) = Manifest::read(&out_dir.join(manifest::FILE_NAME)) else {
-        return false;
-    };
-    let same_stages = existing.stages.len() == manifest.stages.len()
-        && existing.stages.iter().zip(&manifest.stages).all(|(a, b)| {
-            a.stage == b.stage && a.sha256_in == b.sha256_in && a.sha256_out == b.sha256_out && a.settings == b.settings
-        });
-    same_stages
-        && existing.artifacts == manifest.artifacts
-        && existing.profile == manifest.profile
-        && existing.package == manifest.package
-        && existing.toolchain == manifest.toolchain
-        && existing.tool == manifest.tool
-        && existing.input == manifest.input
+    Manifest::read(&out_dir.join(manifest::FILE_NAME)).is_ok_and(|existing| existing == *manifest)
         && manifest.artifacts.iter().all(|a| std::fs::metadata(out_dir.join(&a.file)).is_ok_and(|m| m.len() == a.bytes))
 }
 

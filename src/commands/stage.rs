@@ -26,7 +26,7 @@ pub fn run(request: &Request, stage: &str, input: &Path, output: &Path) -> Resul
         }
         "precompile" => {
             let Some(target) = plan.cwasm_targets.first() else { bail!("the profile precompiles for no target") };
-            let out = stages::precompile::run(&wasm, target)?;
+            let out = stages::precompile::run(&wasm, target, &plan.engine)?;
             (out.bytes, out.report)
         }
         "compress" => {

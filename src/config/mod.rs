@@ -4,6 +4,7 @@
 //! `profile.<name>`. Layers apply in this order, later ones winning:
 //! built-in defaults, the built-in preset of that name (if any), workspace top level,
 //! workspace `profile.<name>`, package top level, package `profile.<name>`, command line.
+pub mod engine;
 pub mod keys;
 pub mod profile;
 
@@ -165,6 +166,7 @@ fn apply_layer(profile: &mut Profile, layer: &Layer) -> Result<()> {
             bail!(message);
         }
         if let Err(mismatch) = profile.apply(key, value) {
+            let key = mismatch.key.as_deref().unwrap_or(key);
             bail!("wrong type for key `{key}` in {location}\n  expected {}, got {}", mismatch.expected, mismatch.got);
         }
         let origin = match &layer.file {
@@ -194,6 +196,10 @@ pub fn parse_set(arg: &str) -> Result<(String, Value)> {
         Ok(mut table) => serde_json::to_value(table.remove("v").expect("parsed key v"))?,
         Err(_) => Value::String(raw.to_string()),
     };
+    // `engine.epoch-interruption=true` sets one key of a table key.
+    if let Some((table, inner)) = key.split_once('.') {
+        return Ok((table.to_string(), serde_json::json!({ inner: value })));
+    }
     Ok((key, value))
 }
 

@@ -1,6 +1,7 @@
 //! The typed, fully resolved profile a build runs with, and how one key's value is parsed
 //! into it. Values arrive as JSON (cargo metadata turns Cargo.toml tables into JSON; `--set`
 //! values are TOML converted the same way).
+use super::engine::EngineKeys;
 use super::keys;
 use serde::Serialize;
 use serde_json::Value;
@@ -53,6 +54,16 @@ impl Encoding {
     }
 }
 
+/// Host-side code generated next to the artifacts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum HostBinding {
+    /// `wasmship_embed.go`: `//go:embed` of the shipped module and its sha256.
+    Go,
+    /// `<name>.node.mjs`: loads the shipped module once per Node.js process, sha256-checked.
+    Node,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DirGrant {
     /// Host path; relative paths are resolved against the guest's package directory.
@@ -91,6 +102,15 @@ pub struct Profile {
     pub strip: bool,
     pub keep_sections: Vec<String>,
     pub precompile: Vec<String>,
+    /// Extra `.cwasm` files for newer CPUs (`x86-64-v3`, `neoverse-n1`...).
+    pub cpu_levels: Vec<String>,
+    /// The wasmtime engine of the host that loads the `.cwasm` files.
+    pub engine: EngineKeys,
+    /// Linear-memory cap recorded in the manifest for hosts.
+    pub memory_cap: Option<u64>,
+    pub host_bindings: Vec<HostBinding>,
+    /// Go package name of `wasmship_embed.go` (default: the artifact name as an identifier).
+    pub go_package: Option<String>,
     pub compress: Vec<Encoding>,
     pub brotli_quality: u32,
     pub brotli_window: u32,
@@ -142,6 +162,11 @@ impl Default for Profile {
             strip: true,
             keep_sections: vec![],
             precompile: vec!["host".into()],
+            cpu_levels: vec![],
+            engine: EngineKeys::default(),
+            memory_cap: None,
+            host_bindings: vec![],
+            go_package: None,
             compress: vec![Encoding::Brotli, Encoding::Gzip],
             brotli_quality: 11,
             brotli_window: 24,
@@ -158,13 +183,15 @@ impl Default for Profile {
 pub struct TypeMismatch {
     pub expected: String,
     pub got: String,
+    /// The nested key at fault (`engine.collector`), when not the key itself.
+    pub key: Option<String>,
 }
 
 impl Profile {
     /// Sets `key` from `value`. The caller has checked that `key` is a known key.
     pub fn apply(&mut self, key: &str, value: &Value) -> Result<(), TypeMismatch> {
         let expects = keys::lookup(key).map_or("", |k| k.expects);
-        let bad = || TypeMismatch { expected: expects.to_string(), got: describe(value) };
+        let bad = || TypeMismatch { expected: expects.to_string(), got: describe(value), key: None };
         match key {
             "cargo-profile" => self.cargo_profile = string(value).ok_or_else(bad)?,
             "target" => {
@@ -202,6 +229,38 @@ impl Profile {
             "strip" => self.strip = value.as_bool().ok_or_else(bad)?,
             "keep-sections" => self.keep_sections = string_list(value).ok_or_else(bad)?,
             "precompile" => self.precompile = list_or_false(value).ok_or_else(bad)?.unwrap_or_default(),
+            "cpu-levels" => self.cpu_levels = string_list(value).ok_or_else(bad)?,
+            "engine" => {
+                self.engine.merge(value).map_err(|(key, expected)| {
+                    let got = value.get(key.trim_start_matches("engine.")).map_or_else(|| describe(value), describe);
+                    TypeMismatch { expected, got, key: Some(key) }
+                })?;
+            }
+            "memory-cap" => self.memory_cap = Some(byte_size(value).ok_or_else(bad)?),
+            "host-bindings" => {
+                let mut bindings = Vec::new();
+                for name in string_list(value).ok_or_else(bad)? {
+                    let binding = match name.as_str() {
+                        "go" => HostBinding::Go,
+                        "node" => HostBinding::Node,
+                        _ => {
+                            return Err(TypeMismatch {
+                                expected: expects.into(),
+                                got: format!("{name:?} in the list"),
+                                key: None,
+                            })
+                        }
+                    };
+                    if !bindings.contains(&binding) {
+                        bindings.push(binding);
+                    }
+                }
+                self.host_bindings = bindings;
+            }
+            "go-package" => {
+                let name = string(value).filter(|n| is_go_identifier(n));
+                self.go_package = Some(name.ok_or_else(bad)?);
+            }
             "compress" => {
                 let list = list_or_false(value).ok_or_else(bad)?.unwrap_or_default();
                 let mut encodings = Vec::new();
@@ -210,7 +269,11 @@ impl Profile {
                         "br" | "brotli" => Encoding::Brotli,
                         "gz" | "gzip" => Encoding::Gzip,
                         _ => {
-                            return Err(TypeMismatch { expected: expects.into(), got: format!("{name:?} in the list") })
+                            return Err(TypeMismatch {
+                                expected: expects.into(),
+                                got: format!("{name:?} in the list"),
+                                key: None,
+                            })
                         }
                     };
                     if !encodings.contains(&encoding) {
@@ -228,6 +291,13 @@ impl Profile {
         }
         Ok(())
     }
+}
+
+/// A Go package name: a letter or `_`, then letters, digits or `_` (ASCII only here).
+pub fn is_go_identifier(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 /// Artifact names become file names: letters, digits, `_`, `-`, `.`, not starting with `.`.

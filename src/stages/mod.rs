@@ -14,34 +14,10 @@ use crate::digest::sha256_hex;
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Stage {
-    Build,
-    Preinit,
-    Optimize,
-    Strip,
-    Precompile,
-    /// One pre-compressed variant; part of the package stage, reported on its own.
-    Compress,
-    Package,
-}
+pub use wasmship_manifest::Stage;
 
-impl Stage {
-    pub fn name(self) -> &'static str {
-        match self {
-            Stage::Build => "build",
-            Stage::Preinit => "preinit",
-            Stage::Optimize => "optimize",
-            Stage::Strip => "strip",
-            Stage::Precompile => "precompile",
-            Stage::Compress => "compress",
-            Stage::Package => "package",
-        }
-    }
-}
-
-/// What one stage did, as recorded in the manifest and printed in the stage table.
+/// What one stage did in this run: printed in the stage table and kept in the run report;
+/// its deterministic part ([`StageReport::record`]) goes into the manifest.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct StageReport {
     pub stage: Stage,
@@ -102,6 +78,21 @@ impl StageReport {
         report.millis = 0.0;
         report.notes.push(why.into());
         report
+    }
+
+    /// The manifest's record: what the stage made, not how long it took or whether the
+    /// cache served it.
+    pub fn record(&self) -> wasmship_manifest::StageRecord {
+        wasmship_manifest::StageRecord {
+            stage: self.stage,
+            ran: self.status != StageStatus::Skipped,
+            bytes_in: self.bytes_in,
+            bytes_out: self.bytes_out,
+            sha256_in: self.sha256_in.clone(),
+            sha256_out: self.sha256_out.clone(),
+            settings: self.settings.clone(),
+            notes: self.notes.clone(),
+        }
     }
 
     pub fn note(mut self, note: impl Into<String>) -> Self {

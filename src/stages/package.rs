@@ -1,11 +1,13 @@
 //! Stage 6: compress the shipped module, then name and describe every artifact. Naming
 //! needs only digests, so a fully cached rebuild packages without reading any output bytes;
-//! the build command writes the files and the manifest.
-use super::precompile::PrecompileInfo;
+//! the build command writes the files and the manifest. Host bindings (`bindings`) are
+//! generated from the named artifacts.
+pub mod bindings;
+
 use super::{Stage, StageReport};
 use crate::cache::BlobRef;
 use crate::config::Encoding;
-use crate::manifest::{Artifact, ArtifactKind};
+use crate::manifest::{Artifact, ArtifactKind, PrecompiledInfo};
 use anyhow::{Context, Result};
 use serde_json::{json, Value};
 use std::io::Write;
@@ -74,7 +76,7 @@ pub enum Piece<'a> {
     Wasm(&'a BlobRef),
     Compressed(Encoding, &'a BlobRef),
     Debug(&'a BlobRef),
-    Cwasm(&'a PrecompileInfo, &'a BlobRef),
+    Cwasm(&'a PrecompiledInfo, &'a BlobRef),
 }
 
 /// Names and describes `pieces`; the i-th artifact is the i-th piece.
@@ -113,7 +115,11 @@ pub fn run(pieces: &[Piece<'_>], config: &PackageConfig) -> (Vec<Artifact>, Stag
                 false,
             ),
             Piece::Cwasm(info, blob) => {
-                let stem = format!("{name}.{}{}", info.triple, if info.native_cpu_features { "-native" } else { "" });
+                // Baseline files keep the plain `<name>.<triple>` stem; levels add theirs.
+                let stem = match info.cpu_level.as_str() {
+                    "baseline" => format!("{name}.{}", info.triple),
+                    level => format!("{name}.{}.{level}", info.triple),
+                };
                 let mut artifact = describe(
                     &format!("{stem}.cwasm"),
                     &file_name(config, &stem, "cwasm", blob),
@@ -161,7 +167,7 @@ fn file_name(config: &PackageConfig, stem: &str, ext: &str, blob: &BlobRef) -> S
     }
 }
 
-fn describe(name: &str, file: &str, kind: ArtifactKind, blob: &BlobRef, immutable: bool) -> Artifact {
+pub fn describe(name: &str, file: &str, kind: ArtifactKind, blob: &BlobRef, immutable: bool) -> Artifact {
     Artifact {
         name: name.into(),
         file: file.into(),

@@ -1,18 +1,20 @@
-//! Stage 5: wasmtime `.cwasm` for each requested target, so hosts deserialize instead of
-//! compiling. Each entry records what a host needs to know the file will load: the triple,
-//! the wasmtime version, and the engine's precompile compatibility hash.
+//! Stage 5: wasmtime `.cwasm` files, so hosts deserialize instead of compiling.
 //!
-//! `host` means this machine's triple with the baseline CPU features of its architecture, so
-//! the file loads on any machine of that triple; `native` adds this CPU's own features
-//! (faster code, only for identical machines).
+//! Every file is compiled with exactly the manifest's engine profile (see `engine`), for one
+//! triple and one CPU level: `baseline` (the architecture's baseline CPU, loads on every
+//! machine of the triple; what `host` and plain triples give), a named level from
+//! `cpu-levels` (`x86-64-v3`...: faster code for newer CPUs, each its own file), or `native`
+//! (this machine's CPU). Each file records what a host must match to load it.
+pub mod engine;
+
 use super::{Stage, StageReport};
-use crate::digest::Sha256Hasher;
 use anyhow::{anyhow, bail, Context, Result};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::json;
-use std::hash::Hash;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Instant;
+use wasmship_host::cpu;
+use wasmship_manifest::{compatibility_id, EngineProfile, PrecompiledInfo};
 use wasmtime::{Config, Engine};
 
 /// Architectures whose cranelift backend this build ships and has been checked to work.
@@ -23,43 +25,31 @@ pub const SUPPORTED_OS: &[&str] = &["linux", "darwin", "macos", "windows", "free
 pub struct PrecompileConfig {
     /// `host`, `native` or target triples; empty turns the stage off.
     pub targets: Vec<String>,
+    /// Named CPU levels to add for every listed triple of their architecture.
+    pub cpu_levels: Vec<String>,
 }
 
-/// One requested target, resolved.
+/// One `.cwasm` to build, resolved.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CwasmTarget {
     pub triple: String,
-    /// Compiled for this machine's CPU features rather than the architecture's baseline.
-    pub native: bool,
-    /// sha256 of the engine's precompile compatibility hash: changes with anything in the
-    /// engine that changes the code (wasmtime version, flags, CPU features for `native`).
-    pub compatibility_hash: String,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct PrecompileInfo {
-    pub triple: String,
-    pub native_cpu_features: bool,
-    pub wasmtime_version: String,
-    /// sha256 of wasmtime's `Engine::precompile_compatibility_hash` for the engine used.
-    pub compatibility_hash: String,
-    /// The `wasmtime::Config` a host must match (defaults apart from these).
-    pub engine: serde_json::Value,
-}
-
-pub struct Precompiled {
-    pub info: PrecompileInfo,
-    pub bytes: Vec<u8>,
-    pub report: StageReport,
+    /// `baseline`, a level name, or `native`.
+    pub cpu_level: String,
+    /// Detection names of the CPU features the code may use.
+    pub cpu_features: Vec<String>,
+    pub compatibility_id: String,
 }
 
 impl CwasmTarget {
-    fn new(triple: &str, native: bool) -> Result<CwasmTarget> {
-        let engine = engine_for(triple, native)?;
-        let mut hasher = Sha256Hasher::default();
-        engine.precompile_compatibility_hash().hash(&mut hasher);
-        Ok(CwasmTarget { triple: triple.into(), native, compatibility_hash: hasher.hex() })
+    pub fn is_native(&self) -> bool {
+        self.cpu_level == "native"
     }
+}
+
+pub struct Precompiled {
+    pub info: PrecompiledInfo,
+    pub bytes: Vec<u8>,
+    pub report: StageReport,
 }
 
 pub fn wasmtime_version() -> &'static str {
@@ -71,26 +61,61 @@ pub fn host_triple() -> &'static str {
 }
 
 /// Resolves and checks every target before any stage runs, listing what is supported.
-pub fn resolve_targets(config: &PrecompileConfig) -> Result<Vec<CwasmTarget>> {
+pub fn resolve_targets(config: &PrecompileConfig, engine: &EngineProfile) -> Result<Vec<CwasmTarget>> {
     let mut targets: Vec<CwasmTarget> = Vec::new();
-    for requested in &config.targets {
-        let target = match requested.as_str() {
-            "host" => CwasmTarget::new(host_triple(), false)?,
-            "native" => CwasmTarget::new(host_triple(), true)?,
-            triple => {
-                check_triple(triple)?;
-                CwasmTarget::new(triple, false)?
-            }
-        };
+    let mut push = |target: CwasmTarget| {
         if !targets.contains(&target) {
             targets.push(target);
+        }
+    };
+    let mut triples = Vec::new();
+    for requested in &config.targets {
+        match requested.as_str() {
+            "native" => {
+                let features = cpu::detected_here();
+                push(target(engine, host_triple(), "native", features));
+            }
+            requested => {
+                let triple = if requested == "host" { host_triple() } else { requested };
+                check_triple(triple)?;
+                push(target(engine, triple, "baseline", vec![]));
+                triples.push(triple.to_string());
+            }
+        }
+    }
+    for name in &config.cpu_levels {
+        let Some(level) = cpu::level(name) else {
+            let known: Vec<&str> = cpu::LEVELS.iter().map(|l| l.name).collect();
+            bail!("unknown CPU level `{name}`\n  known levels: {}", known.join(", "));
+        };
+        let matching: Vec<&String> = triples.iter().filter(|t| cpu::triple_arch(t) == level.arch).collect();
+        if matching.is_empty() {
+            bail!(
+                "CPU level `{name}` is for {} targets, but `precompile` lists none\n  \
+                 help: add an {} triple (or `host` on an {} machine) to `precompile`",
+                level.arch,
+                level.arch,
+                level.arch
+            );
+        }
+        for triple in matching {
+            push(target(engine, triple, level.name, level.features.iter().map(|f| f.to_string()).collect()));
         }
     }
     Ok(targets)
 }
 
+fn target(engine: &EngineProfile, triple: &str, level: &str, cpu_features: Vec<String>) -> CwasmTarget {
+    CwasmTarget {
+        triple: triple.into(),
+        cpu_level: level.into(),
+        compatibility_id: compatibility_id(engine, triple, &cpu_features),
+        cpu_features,
+    }
+}
+
 fn check_triple(triple: &str) -> Result<()> {
-    let arch = triple.split('-').next().unwrap_or_default();
+    let arch = cpu::triple_arch(triple);
     let supported = || {
         format!(
             "  supported: architectures {} on {}; `host` ({}) and `native`",
@@ -113,28 +138,47 @@ fn check_triple(triple: &str) -> Result<()> {
     Ok(())
 }
 
-fn engine_for(triple: &str, native: bool) -> Result<Engine> {
+/// The engine that compiles for `target`: the profile's settings, applied the way a host
+/// applies them, plus the triple and CPU features.
+fn engine_for(profile: &EngineProfile, target: &CwasmTarget) -> Result<Engine> {
     let mut config = Config::new();
-    if !native {
-        config.target(triple).map_err(|e| anyhow!("{e}"))?;
+    wasmship_host::engine::apply(profile, &mut config)?;
+    if !target.is_native() {
+        config.target(&target.triple).map_err(|e| anyhow!("{e}"))?;
+        for feature in &target.cpu_features {
+            let setting = cpu::cranelift_setting(feature).expect("levels name known features");
+            // SAFETY: only cranelift's CPU-feature settings are enabled; the manifest records
+            // them and hosts check the CPU has each one before loading the file.
+            unsafe {
+                config.cranelift_flag_enable(setting);
+            }
+        }
     }
-    Engine::new(&config).map_err(|e| anyhow!("creating a wasmtime engine for {triple}: {e}"))
+    let engine =
+        Engine::new(&config).map_err(|e| anyhow!("creating a wasmtime engine for {}: {e:#}", target.triple))?;
+    // The engine must be the one the manifest describes, or hosts built from it fail.
+    if let Some(problem) = wasmship_host::engine::mismatches(profile, &engine).first() {
+        bail!("internal: the precompile engine for {} differs from the recorded profile: {problem}", target.triple);
+    }
+    Ok(engine)
 }
 
-/// The settings that decide a target's output (its cache key and report).
+/// The settings that decide a target's output (its cache key and report). The
+/// compatibility id covers the whole engine profile.
 pub fn settings(target: &CwasmTarget) -> serde_json::Value {
     json!({
         "target": target.triple,
-        "native-cpu-features": target.native,
+        "cpu-level": target.cpu_level,
+        "cpu-features": target.cpu_features,
         "wasmtime": wasmtime_version(),
-        "compatibility-hash": target.compatibility_hash,
+        "compatibility-id": target.compatibility_id,
     })
 }
 
 /// Compiles `wasm` for one target.
-pub fn run(wasm: &[u8], target: &CwasmTarget) -> Result<Precompiled> {
+pub fn run(wasm: &[u8], target: &CwasmTarget, profile: &EngineProfile) -> Result<Precompiled> {
     let started = Instant::now();
-    let engine = engine_for(&target.triple, target.native)?;
+    let engine = engine_for(profile, target)?;
     // A backend bug must become an error that names the target, never a crash of the tool.
     let compiled = catch_unwind(AssertUnwindSafe(|| engine.precompile_module(wasm))).map_err(|panic| {
         let why = panic
@@ -145,17 +189,36 @@ pub fn run(wasm: &[u8], target: &CwasmTarget) -> Result<Precompiled> {
         anyhow!("wasmtime's compiler crashed compiling for `{}`: {why} (precompile stage)\n  help: remove this triple from `precompile`", target.triple)
     })?;
     let bytes = compiled
-        .map_err(|e| anyhow!("{e:?}"))
+        .map_err(|e| explain_compile_error(e, profile))
         .with_context(|| format!("compiling for `{}` (precompile stage)", target.triple))?;
 
-    let info = PrecompileInfo {
+    let info = PrecompiledInfo {
         triple: target.triple.clone(),
-        native_cpu_features: target.native,
+        cpu_level: target.cpu_level.clone(),
+        cpu_features: target.cpu_features.clone(),
         wasmtime_version: wasmtime_version().into(),
-        compatibility_hash: target.compatibility_hash.clone(),
-        engine: json!({ "target": target.triple, "native-cpu-features": target.native, "config": "default" }),
+        compatibility_id: target.compatibility_id.clone(),
     };
-    let report =
-        StageReport::new(Stage::Precompile, wasm, &bytes, started, settings(target)).note(target.triple.clone());
+    let note = match target.cpu_level.as_str() {
+        "baseline" => target.triple.clone(),
+        level => format!("{} ({level})", target.triple),
+    };
+    let report = StageReport::new(Stage::Precompile, wasm, &bytes, started, settings(target)).note(note);
     Ok(Precompiled { info, bytes, report })
+}
+
+/// A module that needs a wasm feature the host engine profile leaves out fails validation:
+/// say which key enables it.
+fn explain_compile_error(error: wasmtime::Error, profile: &EngineProfile) -> anyhow::Error {
+    let text = format!("{error:?}");
+    let hint = if text.contains("disabled") || text.contains("not enabled") || text.contains("proposal not enabled") {
+        format!(
+            "\n  help: the module uses a wasm feature the host engine (`engine.preset = \"{}\"`) leaves out; \
+             enable it with `engine.wasm-features = [\"<feature>\"]` if your host's wasmtime supports it",
+            profile.preset
+        )
+    } else {
+        String::new()
+    };
+    anyhow!("{text}{hint}")
 }

@@ -82,8 +82,9 @@ pub enum Form<'a> {
     /// A .wasm; `run_init` calls the init export (and `_initialize`) first, as a host of the
     /// raw module must.
     Wasm { bytes: &'a [u8], run_init: bool },
-    /// A .cwasm file, loaded with `Module::deserialize_file`.
-    Cwasm(&'a Path),
+    /// A .cwasm file, loaded with `Module::deserialize_file` into an engine built from the
+    /// engine profile it was compiled for.
+    Cwasm(&'a Path, &'a wasmship_manifest::EngineProfile),
 }
 
 pub struct Loaded {
@@ -95,11 +96,18 @@ pub struct Loaded {
 /// Instantiates `form`. The raw WASI guest gets the env var and directory its init reads; a
 /// pre-initialized one gets neither, so its answers must come from the snapshot.
 pub fn load(fixture: Fixture, form: &Form<'_>) -> Loaded {
-    let engine = Engine::default();
+    let engine = match form {
+        Form::Wasm { .. } => Engine::default(),
+        Form::Cwasm(_, profile) => {
+            let mut config = wasmtime::Config::new();
+            wasmship_host::engine::apply(profile, &mut config).expect("profile applies");
+            Engine::new(&config).expect("engine from the profile")
+        }
+    };
     let module = match form {
         Form::Wasm { bytes, .. } => Module::new(&engine, bytes).expect("module compiles"),
         // SAFETY: the file was written by the tool under test for this wasmtime version.
-        Form::Cwasm(path) => unsafe { Module::deserialize_file(&engine, path) }.expect("cwasm deserializes"),
+        Form::Cwasm(path, _) => unsafe { Module::deserialize_file(&engine, path) }.expect("cwasm deserializes"),
     };
     let raw = matches!(form, Form::Wasm { run_init: true, .. });
     let mut wasi = WasiCtxBuilder::new();

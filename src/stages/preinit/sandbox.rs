@@ -4,7 +4,6 @@
 //! Under WASI, random bytes and clocks are deterministic unless the profile opts out, so
 //! the same inputs give the same snapshot (and the same content-hashed names).
 use crate::config::{DirGrant, InitStdio};
-use crate::digest::Sha256Hasher;
 use anyhow::{Context, Result};
 use sha2::{Digest, Sha256};
 use std::convert::Infallible;
@@ -252,13 +251,17 @@ fn wasi_ctx(grant: &WasiGrant, capture: &super::stdio::TailPipe) -> Result<WasiP
 }
 
 /// The seed depends only on what init is given, so equal inputs give equal snapshots.
+/// Each string is length-prefixed, so no two env lists feed the same bytes.
 fn deterministic_seed(grant: &WasiGrant) -> [u8; 32] {
-    use std::hash::Hash;
-    let mut hasher = Sha256Hasher::default();
-    "cargo-wasmship deterministic init v1".hash(&mut hasher);
-    grant.env.hash(&mut hasher);
-    let hex = hasher.hex();
-    Sha256::digest(hex.as_bytes()).into()
+    let mut hasher = Sha256::new();
+    hasher.update(b"cargo-wasmship deterministic init v2");
+    for (key, value) in &grant.env {
+        for part in [key, value] {
+            hasher.update((part.len() as u64).to_le_bytes());
+            hasher.update(part.as_bytes());
+        }
+    }
+    hasher.finalize().into()
 }
 
 /// Seconds since the epoch from `SOURCE_DATE_EPOCH` (the reproducible-builds convention), or 0.

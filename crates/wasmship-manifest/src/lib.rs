@@ -1,0 +1,271 @@
+//! `manifest.json`: the versioned record of one cargo-wasmship build that hosts, CDN deploys
+//! and CI release jobs read. This crate holds only the schema, the digests that check it and
+//! the engine compatibility id, so a host can depend on it without wasmtime's compiler or
+//! binaryen.
+//!
+//! Bump [`SCHEMA_VERSION`] on any change a reader could trip over; adding an optional field
+//! is not such a change. The manifest holds no absolute paths, timestamps or timings: two
+//! builds of the same inputs write byte-identical manifests, whatever the stage cache held.
+pub mod digest;
+pub mod engine;
+
+pub use engine::{compatibility_id, EngineProfile, EngineSettings};
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::path::Path;
+
+pub const SCHEMA_VERSION: u32 = 2;
+pub const FILE_NAME: &str = "manifest.json";
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Manifest {
+    pub schema_version: u32,
+    pub tool: Tool,
+    pub toolchain: Toolchain,
+    pub package: PackageInfo,
+    pub profile: ProfileInfo,
+    /// The module cargo built, before any stage of ours touched it.
+    pub input: InputInfo,
+    pub stages: Vec<StageRecord>,
+    /// The wasmtime engine the `.cwasm` files were compiled for; hosts build theirs from it.
+    pub engine: EngineProfile,
+    pub limits: Limits,
+    pub artifacts: Vec<Artifact>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Tool {
+    pub name: String,
+    pub version: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Toolchain {
+    /// `rustc -V` of the toolchain that built the guest.
+    pub rustc: String,
+    pub wasmtime: String,
+    pub binaryen: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PackageInfo {
+    pub name: String,
+    pub version: String,
+    pub target: String,
+    pub cargo_profile: String,
+    pub features: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ProfileInfo {
+    pub name: String,
+    /// Every resolved key, paths relative to the guest package, env values left out.
+    pub settings: serde_json::Value,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct InputInfo {
+    /// File name only (cargo's artifact name).
+    pub file: String,
+    pub bytes: u64,
+    pub sha256: String,
+}
+
+/// The pipeline's stages, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Stage {
+    Build,
+    Preinit,
+    Optimize,
+    Strip,
+    Precompile,
+    /// One pre-compressed variant; part of the package stage, recorded on its own.
+    Compress,
+    Package,
+}
+
+impl Stage {
+    pub fn name(self) -> &'static str {
+        match self {
+            Stage::Build => "build",
+            Stage::Preinit => "preinit",
+            Stage::Optimize => "optimize",
+            Stage::Strip => "strip",
+            Stage::Precompile => "precompile",
+            Stage::Compress => "compress",
+            Stage::Package => "package",
+        }
+    }
+}
+
+/// What one stage made of what: the deterministic part of a stage's report. How long it
+/// took and whether the stage cache served it go to the run report, not here.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct StageRecord {
+    pub stage: Stage,
+    /// False when the stage was turned off or had nothing to do (its output is its input).
+    pub ran: bool,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub sha256_in: String,
+    pub sha256_out: String,
+    /// The settings the stage ran with (the same values that key its cache entry).
+    pub settings: serde_json::Value,
+    /// Facts worth a line of output: which init export ran, how many converge rounds...
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+/// Limits a host should put on each instance.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Limits {
+    /// Linear-memory cap in bytes (`wasmtime::StoreLimitsBuilder::memory_size`), from the
+    /// profile's `memory-cap`; null when none was set.
+    pub memory_cap: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum ArtifactKind {
+    /// The shipped module (stripped), or a pre-compressed variant of it.
+    Wasm,
+    /// The optimized module before stripping, for debugging and symbolication.
+    DebugWasm,
+    /// A wasmtime precompiled module.
+    Cwasm,
+    /// Go source embedding the shipped module (`//go:embed`) with its sha256.
+    GoEmbed,
+    /// An ES module for Node.js that loads the shipped module once, checking its sha256.
+    NodeLoader,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Artifact {
+    /// Stable name to look the artifact up by, e.g. `app.wasm`, `app.wasm.br`,
+    /// `app.x86_64-unknown-linux-gnu.cwasm`.
+    pub name: String,
+    /// The file, relative to the manifest, e.g. `app.0123456789abcdef.wasm`.
+    pub file: String,
+    pub kind: ArtifactKind,
+    pub bytes: u64,
+    pub sha256: String,
+    /// Subresource Integrity value of the file's bytes (`sha384-...`).
+    pub integrity: String,
+    /// `Content-Type` to serve it with.
+    pub media_type: String,
+    /// `br` or `gzip` for pre-compressed variants: serve `name` without the suffix with this
+    /// `Content-Encoding`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_encoding: Option<String>,
+    /// For a pre-compressed variant: the `name` of the artifact it decompresses to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decoded: Option<String>,
+    /// True when the file name carries its content hash: safe to serve with
+    /// `Cache-Control: public, max-age=31536000, immutable`.
+    pub immutable: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub precompiled: Option<PrecompiledInfo>,
+}
+
+/// What a host needs to know to pick a `.cwasm` and trust it will load.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PrecompiledInfo {
+    pub triple: String,
+    /// `baseline` (the architecture's baseline CPU: loads on every machine of the triple), a
+    /// named level such as `x86-64-v3`, or `native` (the build machine's own CPU).
+    pub cpu_level: String,
+    /// CPU features the code uses, named as `std::arch::is_*_feature_detected!` names them.
+    /// The host CPU must have every one.
+    pub cpu_features: Vec<String>,
+    pub wasmtime_version: String,
+    /// [`compatibility_id`] of the manifest's engine, this triple and these CPU features.
+    pub compatibility_id: String,
+}
+
+/// Why a manifest could not be read.
+#[derive(Debug)]
+pub enum ReadError {
+    Io(std::io::Error),
+    NotJson(serde_json::Error),
+    /// A `schema_version` this reader does not know: the tool that wrote it is newer (or
+    /// older) than this reader.
+    UnsupportedSchema {
+        found: u64,
+    },
+    NoSchemaVersion,
+    /// The right version, but a field is missing or has the wrong type.
+    BadShape(serde_json::Error),
+}
+
+impl fmt::Display for ReadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ReadError::Io(e) => write!(f, "{e}"),
+            ReadError::NotJson(e) => write!(f, "not JSON: {e}"),
+            ReadError::UnsupportedSchema { found } => write!(
+                f,
+                "schema_version {found} is not supported (this reader knows {SCHEMA_VERSION}); \
+                 use a cargo-wasmship / wasmship-host release that matches the tool that wrote it"
+            ),
+            ReadError::NoSchemaVersion => write!(f, "no `schema_version` field: not a cargo-wasmship manifest"),
+            ReadError::BadShape(e) => write!(f, "not a schema_version {SCHEMA_VERSION} manifest: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for ReadError {}
+
+impl Manifest {
+    pub fn to_json(&self) -> String {
+        let mut text = serde_json::to_string_pretty(self).expect("manifest serializes");
+        text.push('\n');
+        text
+    }
+
+    /// Reads a manifest, refusing schema versions this build does not know.
+    pub fn read(path: &Path) -> Result<Manifest, ReadError> {
+        let text = std::fs::read_to_string(path).map_err(ReadError::Io)?;
+        Self::parse(&text)
+    }
+
+    pub fn parse(text: &str) -> Result<Manifest, ReadError> {
+        let value: serde_json::Value = serde_json::from_str(text).map_err(ReadError::NotJson)?;
+        match value.get("schema_version").and_then(|v| v.as_u64()) {
+            Some(v) if v == SCHEMA_VERSION as u64 => {}
+            Some(found) => return Err(ReadError::UnsupportedSchema { found }),
+            None => return Err(ReadError::NoSchemaVersion),
+        }
+        serde_json::from_value(value).map_err(ReadError::BadShape)
+    }
+
+    pub fn artifact(&self, name: &str) -> Option<&Artifact> {
+        self.artifacts.iter().find(|a| a.name == name)
+    }
+
+    /// The shipped module (not a compressed variant).
+    pub fn shipped_wasm(&self) -> Option<&Artifact> {
+        self.artifacts.iter().find(|a| a.kind == ArtifactKind::Wasm && a.content_encoding.is_none())
+    }
+
+    pub fn cwasms(&self) -> impl Iterator<Item = (&Artifact, &PrecompiledInfo)> {
+        self.artifacts.iter().filter_map(|a| a.precompiled.as_ref().map(|p| (a, p)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_other_schema_versions_by_name() {
+        let err = Manifest::parse(r#"{"schema_version": 3}"#).unwrap_err();
+        assert!(matches!(err, ReadError::UnsupportedSchema { found: 3 }), "{err}");
+        assert!(err.to_string().contains("schema_version 3 is not supported"), "{err}");
+        assert!(matches!(Manifest::parse(r#"{"name": "pwa"}"#), Err(ReadError::NoSchemaVersion)));
+        assert!(matches!(Manifest::parse("{"), Err(ReadError::NotJson(_))));
+        let shape = Manifest::parse(r#"{"schema_version": 2}"#).unwrap_err();
+        assert!(matches!(shape, ReadError::BadShape(_)), "{shape}");
+    }
+}

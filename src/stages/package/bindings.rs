@@ -1,0 +1,118 @@
+//! Host code generated next to the artifacts from `templates/hosts/`: Go source that embeds
+//! the shipped module with its sha256, and an ES module that loads it once per Node.js
+//! process. Both refuse bytes whose sha256 differs from the manifest's.
+use crate::cache::BlobRef;
+use crate::config::profile::HostBinding;
+use crate::manifest::{Artifact, ArtifactKind, Manifest};
+use anyhow::{bail, Result};
+
+const GO_TEMPLATE: &str = include_str!("../../../templates/hosts/wasmship_embed.go");
+const NODE_TEMPLATE: &str = include_str!("../../../templates/hosts/loader.node.mjs");
+pub const GO_FILE: &str = "wasmship_embed.go";
+
+pub struct BindingConfig {
+    pub bindings: Vec<HostBinding>,
+    /// Artifact base name, e.g. `url_filter`.
+    pub name: String,
+    pub go_package: Option<String>,
+}
+
+/// One generated file: its manifest entry and its bytes.
+pub struct Generated {
+    pub artifact: Artifact,
+    pub bytes: Vec<u8>,
+}
+
+/// Generates each requested binding for `manifest`'s shipped module.
+pub fn generate(manifest: &Manifest, config: &BindingConfig) -> Result<Vec<Generated>> {
+    let Some(wasm) = manifest.shipped_wasm() else {
+        bail!("host bindings need the shipped .wasm in the manifest");
+    };
+    let memory_cap = manifest.limits.memory_cap;
+    let common = [
+        ("tool_version", manifest.tool.version.clone()),
+        ("crate", manifest.package.name.clone()),
+        ("crate_version", manifest.package.version.clone()),
+        ("wasm_file", wasm.file.clone()),
+        ("sha256", wasm.sha256.clone()),
+    ];
+    let mut out = Vec::new();
+    for binding in &config.bindings {
+        let (template, file, kind, media_type, extra) = match binding {
+            HostBinding::Go => {
+                let package = config.go_package.clone().unwrap_or_else(|| go_package_name(&config.name));
+                let extra = vec![("package", package), ("memory_cap", memory_cap.unwrap_or(0).to_string())];
+                (GO_TEMPLATE, GO_FILE.to_string(), ArtifactKind::GoEmbed, "text/x-go", extra)
+            }
+            HostBinding::Node => {
+                let file = format!("{}.node.mjs", config.name);
+                let cap = memory_cap.map_or_else(|| "null".to_string(), |c| c.to_string());
+                let extra = vec![("self_file", file.clone()), ("memory_cap_js", cap)];
+                (NODE_TEMPLATE, file, ArtifactKind::NodeLoader, "text/javascript", extra)
+            }
+        };
+        let values: Vec<(&str, String)> = common.iter().cloned().chain(extra).collect();
+        let bytes = render(template, &values).into_bytes();
+        let mut artifact = super::describe(&file, &file, kind, &BlobRef::of(&bytes), false);
+        artifact.media_type = media_type.into();
+        out.push(Generated { artifact, bytes });
+    }
+    Ok(out)
+}
+
+/// Replaces every `{{key}}`; a placeholder left over is a bug in a template.
+fn render(template: &str, values: &[(&str, String)]) -> String {
+    let mut text = template.to_string();
+    for (key, value) in values {
+        text = text.replace(&format!("{{{{{key}}}}}"), value);
+    }
+    assert!(
+        !text.contains("{{"),
+        "template placeholder left unfilled: {}",
+        &text[text.find("{{").unwrap()..][..40.min(text.len() - text.find("{{").unwrap())]
+    );
+    text
+}
+
+/// `url-filter.v2` -> `url_filter_v2`: a valid Go package name from an artifact name.
+pub fn go_package_name(name: &str) -> String {
+    let mut package: String =
+        name.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' }).collect();
+    if !package.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_') {
+        package.insert(0, 'm');
+    }
+    package
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn go_package_names_are_identifiers() {
+        assert_eq!(go_package_name("url-filter.v2"), "url_filter_v2");
+        assert_eq!(go_package_name("2fa"), "m2fa");
+        assert!(crate::config::profile::is_go_identifier(&go_package_name("Bot Check")));
+    }
+
+    #[test]
+    fn templates_fill_every_placeholder() {
+        let values: Vec<(&str, String)> = [
+            "tool_version",
+            "crate",
+            "crate_version",
+            "wasm_file",
+            "sha256",
+            "package",
+            "memory_cap",
+            "self_file",
+            "memory_cap_js",
+        ]
+        .iter()
+        .map(|k| (*k, "x".to_string()))
+        .collect();
+        for template in [GO_TEMPLATE, NODE_TEMPLATE] {
+            assert!(!render(template, &values).contains("{{"));
+        }
+    }
+}

@@ -1,0 +1,387 @@
+//! Hosts built the way users build theirs load what the tool ships: a wasmtime host built
+//! runtime-only (`examples/rust-host`, compiled here with `default-features = false`), the
+//! generated Node.js loader under `node`, and the generated Go embed under `go`. Each answers
+//! like the raw guest after its init, and refuses what it must.
+mod common;
+
+use cargo_wasmship::manifest::Manifest;
+use common::{expected_answers, Answers, Fixture};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+/// Builds the example host once per test run, in its own target directory: its wasmtime
+/// must not share features with the tool's.
+fn rust_host() -> &'static Path {
+    static HOST: OnceLock<PathBuf> = OnceLock::new();
+    HOST.get_or_init(|| {
+        let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/rust-host");
+        let target_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("rust-host");
+        let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .args(["build", "--locked", "--quiet", "--manifest-path"])
+            .arg(example.join("Cargo.toml"))
+            .arg("--target-dir")
+            .arg(&target_dir)
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "examples/rust-host builds");
+        // The host really is runtime-only: no compiler in its dependency graph.
+        let tree = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .args(["tree", "--locked", "--edges", "normal", "--manifest-path"])
+            .arg(example.join("Cargo.toml"))
+            .output()
+            .expect("cargo tree runs");
+        let tree = String::from_utf8_lossy(&tree.stdout);
+        assert!(tree.contains("wasmtime v48"), "{tree}");
+        for compiler in ["cranelift-codegen", "winch-codegen", "wasmtime-internal-cranelift"] {
+            assert!(!tree.contains(compiler), "the example host has a compiler ({compiler}):\n{tree}");
+        }
+        target_dir.join("debug/rust-host")
+    })
+}
+
+fn build(fixture: Fixture, out: &Path, extra: &[&str]) -> Manifest {
+    let output = Command::new(snapbox::cmd::cargo_bin!("cargo-wasmship"))
+        .args(["build", "-q", "--manifest-path"])
+        .arg(fixture.manifest())
+        .arg("--out-dir")
+        .arg(out)
+        .arg("--cache-dir")
+        .arg(Path::new(env!("CARGO_TARGET_TMPDIR")).join("hosts-cache"))
+        .args(extra)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    Manifest::read(&out.join("manifest.json")).unwrap()
+}
+
+/// (name in `expected_answers`, call as the hosts take it) for every question of a fixture.
+fn calls(fixture: Fixture) -> Vec<(String, String)> {
+    expected_answers(fixture)
+        .into_iter()
+        .map(|(name, _)| {
+            let call = match name.split_once('(') {
+                // `word_count(the)`: the fixture names the word without quotes.
+                Some(("word_count", word)) => format!("word_count(\"{}", word.replacen(')', "\")", 1)),
+                Some(_) => name.clone(),
+                None => format!("{name}()"),
+            };
+            (name, call)
+        })
+        .collect()
+}
+
+fn run(program: &Path, args: &[String]) -> Output {
+    Command::new(program).args(args).output().unwrap_or_else(|e| panic!("running {}: {e}", program.display()))
+}
+
+/// The answers a host printed, renamed to the fixture's names, in the fixture's order.
+fn answers_from(stdout: &[u8], fixture: Fixture) -> Answers {
+    let report: serde_json::Value = serde_json::from_slice(stdout).expect("host prints JSON");
+    let printed: Vec<(String, i64)> = report["answers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|pair| (pair[0].as_str().unwrap().to_string(), pair[1].as_i64().unwrap()))
+        .collect();
+    calls(fixture)
+        .into_iter()
+        .map(|(name, call)| {
+            let value = printed.iter().find(|(c, _)| *c == call).unwrap_or_else(|| panic!("no answer to {call}")).1;
+            (name, value)
+        })
+        .collect()
+}
+
+fn host_args(dir: &Path, fixture: Fixture, extra: &[&str]) -> Vec<String> {
+    let mut args = vec![dir.display().to_string()];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args.extend(calls(fixture).into_iter().map(|(_, call)| call));
+    args
+}
+
+fn stdout_json(output: &Output) -> serde_json::Value {
+    assert!(output.status.success(), "host failed:\n{}", String::from_utf8_lossy(&output.stderr));
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+#[test]
+fn runtime_only_host_loads_each_fixtures_cwasm_and_answers_like_the_raw_guest() {
+    for fixture in [Fixture::Regex, Fixture::Wasi] {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        build(fixture, &out, &["--precompile", "host,aarch64-unknown-linux-gnu"]);
+        let output = run(rust_host(), &host_args(&out, fixture, &["--requests", "3"]));
+        let report = stdout_json(&output);
+        assert_eq!(report["source"]["cpu_level"], "baseline", "{report}");
+        assert!(report["source"]["precompiled"].as_str().unwrap().ends_with(".cwasm"));
+        // init_count is 1 in every fresh instance: the snapshot's, init never ran again.
+        assert_eq!(answers_from(&output.stdout, fixture), expected_answers(fixture), "{fixture:?}");
+        let skipped = report["skipped"].to_string();
+        if std::env::consts::ARCH != "aarch64" {
+            assert!(skipped.contains("for aarch64-unknown-linux-gnu, not this host"), "{skipped}");
+        }
+    }
+}
+
+#[test]
+fn the_default_engine_profile_is_what_runtime_only_wasmtime_defaults_to() {
+    // Compared against the runtime-only build itself, not against what the tool assumes.
+    let output = run(rust_host(), &["--describe-default-engine".to_string()]);
+    let host = stdout_json(&output);
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = build(Fixture::Regex, &dir.path().join("out"), &["--no-compress"]);
+    let recorded = serde_json::to_value(&manifest.engine).unwrap();
+    assert_eq!(host["wasm_features"], recorded["wasm_features"]);
+    assert_eq!(host["settings"], recorded["settings"]);
+    assert_eq!(recorded["preset"], "runtime-only");
+}
+
+#[test]
+fn epoch_interruption_is_part_of_the_profile_both_ways() {
+    let dir = tempfile::tempdir().unwrap();
+    let epoch = dir.path().join("epoch");
+    build(Fixture::Regex, &epoch, &["--no-compress", "--set", "engine.epoch-interruption=true"]);
+    // A host built from the manifest loads it (and runs each request under a deadline).
+    let output = run(rust_host(), &host_args(&epoch, Fixture::Regex, &["--engine", "manifest"]));
+    stdout_json(&output);
+    assert_eq!(answers_from(&output.stdout, Fixture::Regex), expected_answers(Fixture::Regex));
+    // A default runtime-only engine is refused, naming the setting and the fix.
+    let refused = run(rust_host(), &host_args(&epoch, Fixture::Regex, &["--engine", "default"]));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success());
+    assert!(
+        stderr.contains(
+            "epoch_interruption: manifest has true, this engine has false (fix: config.epoch_interruption(true))"
+        ),
+        "{stderr}"
+    );
+    // And an epoch host refuses the default profile's files.
+    let plain = dir.path().join("plain");
+    build(Fixture::Regex, &plain, &["--no-compress"]);
+    let refused = run(rust_host(), &host_args(&plain, Fixture::Regex, &["--engine", "default", "--epoch"]));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success());
+    assert!(stderr.contains("epoch_interruption: manifest has false, this engine has true"), "{stderr}");
+}
+
+#[test]
+fn a_tampered_cwasm_is_refused_before_deserialize() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let manifest = build(Fixture::Regex, &out, &["--no-compress"]);
+    let (cwasm, _) = manifest.cwasms().next().unwrap();
+    let path = out.join(&cwasm.file);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 1; // same size: only the digest can tell
+    std::fs::write(&path, &bytes).unwrap();
+    let output = run(rust_host(), &host_args(&out, Fixture::Regex, &[]));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "a tampered file must not load");
+    assert!(stderr.contains("does not match manifest.json") && stderr.contains("refusing to load it"), "{stderr}");
+    assert!(
+        stderr.contains("wasmship-host's `compiler` feature"),
+        "the runtime-only host says what would help: {stderr}"
+    );
+}
+
+#[test]
+fn the_best_cpu_level_this_cpu_has_is_picked_and_the_rest_skipped() {
+    let levels: Vec<&wasmship_host::cpu::Level> =
+        wasmship_host::cpu::LEVELS.iter().filter(|l| l.arch == std::env::consts::ARCH).collect();
+    if levels.is_empty() {
+        eprintln!("skipping: no CPU levels are defined for {}", std::env::consts::ARCH);
+        return;
+    }
+    let names: Vec<&str> = levels.iter().map(|l| l.name).collect();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let list = format!("cpu-levels={:?}", names);
+    build(Fixture::Regex, &out, &["--no-compress", "--set", &list]);
+    let has_all = |level: &wasmship_host::cpu::Level, hidden: &[&str]| {
+        level.features.iter().all(|f| !hidden.contains(f) && wasmship_host::cpu::detect(f) == Some(true))
+    };
+    let top = levels.last().unwrap();
+    // Hide the top level's last feature: a CPU without it must not get that level's file.
+    let hidden = [*top.features.last().unwrap()];
+    for hide in [&[][..], &hidden[..]] {
+        let mut extra = vec![];
+        for feature in hide {
+            extra.extend(["--hide-cpu-feature", feature]);
+        }
+        let output = run(rust_host(), &host_args(&out, Fixture::Regex, &extra));
+        let report = stdout_json(&output);
+        let expected = levels.iter().rev().find(|l| has_all(l, hide)).map_or("baseline", |l| l.name);
+        assert_eq!(report["source"]["cpu_level"], expected, "hiding {hide:?}: {report}");
+        assert_eq!(answers_from(&output.stdout, Fixture::Regex), expected_answers(Fixture::Regex));
+        if !hide.is_empty() {
+            let skipped = report["skipped"].to_string();
+            assert!(skipped.contains(&format!("CPU level {} needs {}", top.name, hide[0])), "{skipped}");
+        }
+    }
+}
+
+#[test]
+fn an_unknown_schema_version_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    build(Fixture::Regex, &out, &["--no-compress"]);
+    let path = out.join("manifest.json");
+    let text = std::fs::read_to_string(&path).unwrap().replacen("\"schema_version\": 2", "\"schema_version\": 99", 1);
+    std::fs::write(&path, text).unwrap();
+    let output = run(rust_host(), &host_args(&out, Fixture::Regex, &[]));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(stderr.contains("schema_version 99 is not supported"), "{stderr}");
+}
+
+/// A program on PATH, or a printed reason to skip.
+fn tool(name: &str, version_arg: &str) -> Option<PathBuf> {
+    match Command::new(name).arg(version_arg).output() {
+        Ok(output) if output.status.success() => Some(PathBuf::from(name)),
+        _ => {
+            eprintln!("skipping: `{name}` is not installed (.ci/run installs it)");
+            None
+        }
+    }
+}
+
+#[test]
+fn node_loader_answers_like_the_raw_guest_and_refuses_other_bytes() {
+    let Some(node) = tool("node", "--version") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let manifest = build(Fixture::Regex, &out, &["--no-precompile", "--set", "host-bindings=[\"node\"]"]);
+    let loader = manifest.artifact("regex_guest.node.mjs").expect("the loader is an artifact");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/hosts/node-host.mjs");
+    let mut args = vec![script.display().to_string(), out.join(&loader.file).display().to_string()];
+    args.extend(calls(Fixture::Regex).into_iter().map(|(_, call)| call));
+    let output = run(&node, &args);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(answers_from(&output.stdout, Fixture::Regex), expected_answers(Fixture::Regex));
+
+    let wasm = out.join(&manifest.shipped_wasm().unwrap().file);
+    let mut bytes = std::fs::read(&wasm).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    std::fs::write(&wasm, bytes).unwrap();
+    let output = run(&node, &args);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(stderr.contains("does not match manifest.json's") && stderr.contains("refusing to load it"), "{stderr}");
+}
+
+#[test]
+fn go_embed_compiles_embeds_the_module_and_checks_it() {
+    let Some(go) = tool("go", "version") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let list = "host-bindings=[\"go\"]";
+    let manifest = build(Fixture::Regex, &out, &["--no-precompile", "--set", list, "--set", "memory-cap=\"16MiB\""]);
+    let wasm = manifest.shipped_wasm().unwrap();
+    // A Go module that vendors the output directory as package `shipped`, as a service would.
+    let module = dir.path().join("gohost");
+    let package = module.join("shipped");
+    std::fs::create_dir_all(&package).unwrap();
+    for file in ["wasmship_embed.go", wasm.file.as_str()] {
+        std::fs::copy(out.join(file), package.join(file)).unwrap();
+    }
+    std::fs::write(module.join("go.mod"), "module example.com/gohost\n\ngo 1.19\n").unwrap();
+    std::fs::write(
+        module.join("main.go"),
+        "package main\n\nimport (\n\t\"fmt\"\n\t\"os\"\n\n\tpkg \"example.com/gohost/shipped\"\n)\n\nfunc main() {\n\
+         \tif err := pkg.Check(); err != nil {\n\t\tfmt.Fprintln(os.Stderr, err)\n\t\tos.Exit(1)\n\t}\n\
+         \tfmt.Println(len(pkg.Wasm), pkg.WasmSHA256, pkg.WasmFile, pkg.MemoryLimitPages())\n}\n",
+    )
+    .unwrap();
+    // The generated package is named after the artifact; import it under that name.
+    let embed = std::fs::read_to_string(package.join("wasmship_embed.go")).unwrap();
+    assert!(embed.contains("package regex_guest\n"), "{embed}");
+    let go = |args: &[&str], dir: &Path, offline: bool| {
+        let mut command = Command::new(&go);
+        command
+            .args(args)
+            .current_dir(dir)
+            .env("GOFLAGS", "-mod=mod")
+            .env("GOTOOLCHAIN", "local")
+            .env("GOCACHE", Path::new(env!("CARGO_TARGET_TMPDIR")).join("go-cache"));
+        if offline {
+            command.env("GOPROXY", "off");
+        }
+        command.output().unwrap()
+    };
+    let go_run = || go(&["run", "."], &module, true);
+    let output = go_run();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let printed = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(printed.trim(), format!("{} {} {} {}", wasm.bytes, wasm.sha256, wasm.file, 16 * 16));
+
+    wazero_host_answers_like_the_raw_guest(&package, dir.path(), &go);
+
+    // The wrong bytes next to the generated file are caught at startup.
+    let mut bytes = std::fs::read(package.join(&wasm.file)).unwrap();
+    bytes[8] ^= 1;
+    std::fs::write(package.join(&wasm.file), bytes).unwrap();
+    let output = go_run();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(stderr.contains("does not match manifest.json's") && stderr.contains("refusing to use it"), "{stderr}");
+}
+
+#[test]
+fn a_default_features_wasmtime_needs_only_concurrency_support_off() {
+    // What the README tells hosts built with wasmtime's default cargo features: the tests'
+    // own wasmtime has them all on.
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let manifest = build(Fixture::Regex, &out, &["--no-compress"]);
+    let (cwasm, _) = manifest.cwasms().next().unwrap();
+    let bytes = std::fs::read(out.join(&cwasm.file)).unwrap();
+    let plain = wasmtime::Engine::new(&wasmtime::Config::new()).unwrap();
+    let error = unsafe { wasmtime::Module::deserialize(&plain, &bytes) }.err().expect("refused as is");
+    assert!(format!("{error:?}").contains("concurrency support"), "{error:?}");
+    let mut config = wasmtime::Config::new();
+    config.concurrency_support(false);
+    let engine = wasmtime::Engine::new(&config).unwrap();
+    unsafe { wasmtime::Module::deserialize(&engine, &bytes) }.expect("loads with concurrency_support(false)");
+}
+
+/// Runs `examples/go-host` (wazero: compile once, instantiate per request) on the generated
+/// package. wazero comes from the Go module proxy, or from a local checkout named by
+/// `WASMSHIP_WAZERO_DIR` on machines without one; with neither, says so and skips.
+fn wazero_host_answers_like_the_raw_guest(package: &Path, scratch: &Path, go: &dyn Fn(&[&str], &Path, bool) -> Output) {
+    let host = scratch.join("go-host");
+    std::fs::create_dir_all(host.join("shipped")).unwrap();
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/go-host");
+    for file in ["go.mod", "main.go"] {
+        std::fs::copy(example.join(file), host.join(file)).unwrap();
+    }
+    for entry in std::fs::read_dir(package).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), host.join("shipped").join(entry.file_name())).unwrap();
+    }
+    let local = std::env::var_os("WASMSHIP_WAZERO_DIR");
+    if let Some(checkout) = &local {
+        let replace = format!("-replace=github.com/tetratelabs/wazero={}", Path::new(checkout).display());
+        let output = go(&["mod", "edit", &replace], &host, true);
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    } else {
+        let output = go(&["mod", "download", "github.com/tetratelabs/wazero"], &host, false);
+        if !output.status.success() {
+            let why = String::from_utf8_lossy(&output.stderr);
+            eprintln!(
+                "skipping the wazero host run: the Go module proxy is not reachable ({}); \
+                 set WASMSHIP_WAZERO_DIR to a wazero v1.9 checkout to run it",
+                why.lines().last().unwrap_or_default()
+            );
+            return;
+        }
+    }
+    let mut args = vec!["run".to_string(), ".".to_string()];
+    args.extend(calls(Fixture::Regex).into_iter().map(|(_, call)| call));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let output = go(&args, &host, local.is_some());
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(answers_from(&output.stdout, Fixture::Regex), expected_answers(Fixture::Regex));
+}
