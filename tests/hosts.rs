@@ -385,3 +385,27 @@ fn wazero_host_answers_like_the_raw_guest(package: &Path, scratch: &Path, go: &d
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     assert_eq!(answers_from(&output.stdout, Fixture::Regex), expected_answers(Fixture::Regex));
 }
+
+#[test]
+fn with_no_cwasm_for_this_host_a_compiler_host_compiles_the_checked_wasm() {
+    // In-process through wasmship-host with its `compiler` feature (as the tool builds it).
+    let other =
+        if std::env::consts::ARCH == "aarch64" { "x86_64-unknown-linux-gnu" } else { "aarch64-unknown-linux-gnu" };
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    build(Fixture::Regex, &out, &["--no-compress", "--precompile", other]);
+    let shipped = wasmship_host::Shipped::open(&out).unwrap();
+    let engine = wasmtime::Engine::new(&shipped.engine_config().unwrap()).unwrap();
+    let loaded = shipped.load(&engine).unwrap();
+    let wasm = &shipped.manifest().shipped_wasm().unwrap().file;
+    assert_eq!(loaded.source, wasmship_host::Source::Compiled { file: wasm.clone() });
+    assert!(loaded.skipped[0].why.contains("not this host"), "{:?}", loaded.skipped);
+    // The fallback checks the .wasm's sha256 too.
+    let path = out.join(wasm);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    std::fs::write(&path, bytes).unwrap();
+    let error = shipped.load(&engine).err().expect("a tampered .wasm is not compiled").to_string();
+    assert!(error.contains("does not match manifest.json") && error.contains("not this host"), "{error}");
+}

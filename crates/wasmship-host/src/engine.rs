@@ -233,3 +233,53 @@ fn collector_name(collector: wasmtime::Collector) -> String {
     }
     .to_string()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `apply` rebuilds exactly the engine `describe` read, whatever the starting config.
+    #[test]
+    fn apply_inverts_describe() {
+        let mut varied = Config::new();
+        varied
+            .epoch_interruption(true)
+            .memory_reservation(1 << 30)
+            .memory_guard_size(1 << 20)
+            .wasm_features(WasmFeatures::THREADS, false);
+        varied.wasm_backtrace_details(WasmBacktraceDetails::Disable);
+        for config in [Config::new(), varied] {
+            let original = describe(&Engine::new(&config).unwrap());
+            let mut rebuilt = Config::new();
+            apply(&original, &mut rebuilt).unwrap();
+            let rebuilt = Engine::new(&rebuilt).unwrap();
+            assert_eq!(describe(&rebuilt), original);
+            assert!(mismatches(&original, &rebuilt).is_empty());
+        }
+    }
+
+    #[test]
+    fn mismatches_name_the_setting_and_the_fix() {
+        let recorded = describe(&Engine::new(&Config::new()).unwrap());
+        let mut other = Config::new();
+        other.consume_fuel(true).wasm_simd(false).wasm_relaxed_simd(false);
+        let found = mismatches(&recorded, &Engine::new(&other).unwrap());
+        let text: Vec<String> = found.iter().map(|m| m.to_string()).collect();
+        assert!(
+            text.iter().any(
+                |t| t == "consume_fuel: manifest has false, this engine has true (fix: config.consume_fuel(false))"
+            ),
+            "{text:?}"
+        );
+        assert!(text.iter().any(|t| t.starts_with("wasm feature `simd`: manifest has enabled")), "{text:?}");
+    }
+
+    #[test]
+    fn unknown_feature_names_are_errors() {
+        assert!(features_from_names(&["simd".into(), "bulk-memory".into()]).is_ok());
+        assert!(features_from_names(&["simdd".into()])
+            .unwrap_err()
+            .to_string()
+            .contains("unknown wasm feature `simdd`"));
+    }
+}
