@@ -339,7 +339,7 @@ fn a_default_features_wasmtime_needs_only_concurrency_support_off() {
     let (cwasm, _) = manifest.cwasms().next().unwrap();
     let bytes = std::fs::read(out.join(&cwasm.file)).unwrap();
     let plain = wasmtime::Engine::new(&wasmtime::Config::new()).unwrap();
-    let error = unsafe { wasmtime::Module::deserialize(&plain, &bytes) }.err().expect("refused as is");
+    let error = unsafe { wasmtime::Module::deserialize(&plain, &bytes) }.expect_err("refused as is");
     assert!(format!("{error:?}").contains("concurrency support"), "{error:?}");
     let mut config = wasmtime::Config::new();
     config.concurrency_support(false);
