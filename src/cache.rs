@@ -18,7 +18,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-/// Bump when a stage's output for the same key could change (a fix in a stage's code).
+/// The layout of the cache directory. Changes in what a stage outputs need no bump: keys
+/// include the build identity (`build_identity::ID`).
 pub const FORMAT: u32 = 1;
 
 /// A cached output: enough to name, hash and check it without reading it.

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 #[derive(Parser)]
 #[command(name = "cargo-wasmship", bin_name = "cargo wasmship", version, about)]
+#[command(long_version = concat!(env!("CARGO_PKG_VERSION"), " (build ", env!("WASMSHIP_BUILD_ID"), ", wasmtime ", env!("WASMSHIP_WASMTIME_VERSION"), ", binaryen ", env!("WASMSHIP_BINARYEN_VERSION"), ")"))]
 #[command(long_about = "Build a Rust guest crate into production WebAssembly: cargo build, Wizer pre-init, \
 wasm-opt, strip, wasmtime precompile, then hashed, compressed artifacts and a manifest.")]
 pub struct Cli {
@@ -87,7 +88,7 @@ struct BuildArgs {
 #[derive(Args)]
 #[command(next_help_heading = "Stage cache")]
 struct CacheFlags {
-    /// Run every stage even when the cache has its result (results are still stored).
+    /// Run every stage, and neither read nor write the stage cache.
     #[arg(long)]
     no_cache: bool,
     /// Stage cache directory [default: <target-dir>/wasmship/cache].

@@ -3,6 +3,7 @@
 //! The pipeline is `build -> preinit -> optimize -> strip -> precompile -> package`, one
 //! module per stage under [`stages`]; [`commands`] orchestrates them, [`cli`] only parses.
 //! The library exists so tests (and host-side tools) can drive single stages.
+pub mod build_identity;
 pub mod cache;
 pub mod cli;
 pub mod commands;

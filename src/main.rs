@@ -8,6 +8,7 @@ fn main() -> ExitCode {
     if args.get(1).is_some_and(|a| a == "wasmship") {
         args.remove(1);
     }
+    cargo_wasmship::ui::init_color(None);
     match cli::run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
@@ -19,11 +20,9 @@ fn main() -> ExitCode {
 
 /// Prints an error and its causes, one per line, the way cargo does.
 fn report(error: &anyhow::Error) {
-    use std::io::IsTerminal;
-    let red = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-    let label = if red { "\x1b[1;31merror\x1b[0m" } else { "error" };
-    eprintln!("{label}: {error}");
+    let red = cargo_wasmship::ui::RED;
+    anstream::eprintln!("{red}error{red:#}: {error}");
     for cause in error.chain().skip(1) {
-        eprintln!("\nCaused by:\n  {}", cause.to_string().replace('\n', "\n  "));
+        anstream::eprintln!("\nCaused by:\n  {}", cause.to_string().replace('\n', "\n  "));
     }
 }

@@ -46,13 +46,13 @@ pub struct Runner<'a> {
     pub ui: &'a Ui,
 }
 
-/// Everything besides a unit's own settings that decides its output.
-fn versions() -> Value {
+/// Everything besides a unit's own settings that decides its output: this build of the
+/// tool (a digest of its sources and Cargo.lock, so it covers wasmtime's and binaryen's
+/// versions too), and the cache's layout.
+pub fn versions() -> Value {
     json!({
         "cache-format": crate::cache::FORMAT,
-        "tool": env!("CARGO_PKG_VERSION"),
-        "wasmtime": crate::stages::precompile::wasmtime_version(),
-        "binaryen": crate::stages::optimize::binaryen_version(),
+        "build": crate::build_identity::ID,
     })
 }
 

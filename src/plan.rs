@@ -35,7 +35,7 @@ pub struct Request {
 
 /// Stage cache options.
 pub struct CacheOptions {
-    /// `--no-cache`: run every stage (results are still stored).
+    /// `--no-cache`: run every stage; the cache is neither read nor written.
     pub disabled: bool,
     /// Default: `<target-dir>/wasmship/cache`.
     pub dir: Option<PathBuf>,

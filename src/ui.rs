@@ -1,13 +1,30 @@
 //! What the user sees on stderr: cargo-style status lines, a spinner per running stage on a
 //! terminal (plain lines otherwise, or with -q), and the stage table at the end.
 use crate::stages::{StageReport, StageStatus};
+use anstyle::{AnsiColor, Style};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
 use std::time::Duration;
 
+const GREEN: Style = AnsiColor::Green.on_default().bold();
+const YELLOW: Style = AnsiColor::Yellow.on_default().bold();
+pub const RED: Style = AnsiColor::Red.on_default().bold();
+
+/// Chooses colour the way cargo does: `--color` (when given), else `CARGO_TERM_COLOR`
+/// (`auto`, `always`, `never`), else auto: colour on a terminal unless `NO_COLOR` is set
+/// (anstream also honours `CLICOLOR` and `CLICOLOR_FORCE`).
+pub fn init_color(flag: Option<&str>) {
+    let choice = flag.map(str::to_string).or_else(|| std::env::var("CARGO_TERM_COLOR").ok());
+    let choice = match choice.as_deref().map(str::trim) {
+        Some("always") => anstream::ColorChoice::Always,
+        Some("never") => anstream::ColorChoice::Never,
+        _ => anstream::ColorChoice::Auto,
+    };
+    choice.write_global();
+}
+
 pub struct Ui {
     spinners: bool,
-    color: bool,
     /// Parallel stages each get a spinner; lines printed meanwhile go above them.
     multi: MultiProgress,
 }
@@ -26,29 +43,21 @@ impl Running {
 impl Ui {
     pub fn new(quiet: bool) -> Ui {
         let terminal = std::io::stderr().is_terminal();
-        let color = terminal && std::env::var_os("NO_COLOR").is_none();
-        Ui { spinners: terminal && !quiet, color, multi: MultiProgress::new() }
+        Ui { spinners: terminal && !quiet, multi: MultiProgress::new() }
     }
 
+    /// Through anstream: styles are dropped unless stderr takes them (see [`init_color`]).
     fn line(&self, text: &str) {
-        self.multi.suspend(|| eprintln!("{text}"));
+        self.multi.suspend(|| anstream::eprintln!("{text}"));
     }
 
     /// A cargo-style line: a right-aligned green verb, then the message.
     pub fn status(&self, verb: &str, message: &str) {
-        if self.color {
-            self.line(&format!("\x1b[1;32m{verb:>12}\x1b[0m {message}"));
-        } else {
-            self.line(&format!("{verb:>12} {message}"));
-        }
+        self.line(&format!("{GREEN}{verb:>12}{GREEN:#} {message}"));
     }
 
     pub fn warn(&self, message: &str) {
-        if self.color {
-            self.line(&format!("\x1b[1;33mwarning\x1b[0m: {message}"));
-        } else {
-            self.line(&format!("warning: {message}"));
-        }
+        self.line(&format!("{YELLOW}warning{YELLOW:#}: {message}"));
     }
 
     /// Shows `label` as running until [`Ui::finish`] is called with its report(s).
@@ -154,16 +163,5 @@ pub fn human_ms(millis: f64) -> String {
 }
 
 pub fn human_bytes(bytes: u64) -> String {
-    const UNITS: &[&str] = &["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
+    bytesize::ByteSize(bytes).display().iec().to_string()
 }

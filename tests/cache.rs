@@ -195,11 +195,63 @@ fn truncated_entries_are_misses() {
 }
 
 #[test]
-fn no_cache_runs_everything() {
+fn no_cache_runs_everything_and_leaves_the_cache_alone() {
     let ws = workspace();
+    let (first, _) = build(&ws, &["--no-cache"]);
+    assert!(all(&first, StageStatus::Ran), "{:?}", statuses(&first));
+    assert!(!ws.cache.exists(), "--no-cache wrote the cache");
     build(&ws, &[]);
+    let before = cache_files(&ws, "entries").len();
     let (second, _) = build(&ws, &["--no-cache"]);
-    assert!(all(&second, StageStatus::Ran), "{:?}", statuses(&second));
+    assert!(all(&second, StageStatus::Ran), "a full cache is not read: {:?}", statuses(&second));
+    assert_eq!(cache_files(&ws, "entries").len(), before);
+}
+
+#[test]
+fn the_manifest_is_byte_identical_whatever_the_cache_held() {
+    // Cold cache, warm cache, no cache: the same inputs must give the same manifest.json.
+    let ws = workspace();
+    let manifest_text = |ws: &Workspace| std::fs::read(ws.out.join("manifest.json")).unwrap();
+    build(&ws, &[]);
+    let cold = manifest_text(&ws);
+    std::fs::remove_dir_all(&ws.out).unwrap();
+    let (warm, _) = build(&ws, &[]);
+    assert!(all(&warm, StageStatus::Cached), "{:?}", statuses(&warm));
+    assert!(manifest_text(&ws) == cold, "a warm cache changed manifest.json");
+    std::fs::remove_dir_all(&ws.out).unwrap();
+    build(&ws, &["--no-cache"]);
+    assert!(manifest_text(&ws) == cold, "--no-cache changed manifest.json");
+}
+
+#[test]
+fn cache_keys_carry_the_identity_of_the_tool_build() {
+    // The identity is a digest of the sources and Cargo.lock this binary was built from, so a
+    // changed stage or dependency never reuses another build's entries.
+    let expected = cargo_wasmship::build_identity::compute(Path::new(env!("CARGO_MANIFEST_DIR"))).unwrap();
+    assert_eq!(cargo_wasmship::build_identity::ID, expected);
+    assert_eq!(cargo_wasmship::pipeline::versions()["build"], expected.as_str());
+    let version = Command::new(snapbox::cmd::cargo_bin!("cargo-wasmship")).arg("--version").output().unwrap();
+    assert!(String::from_utf8_lossy(&version.stdout).contains(&expected), "the binary reports its identity");
+    // Any change to an input changes it.
+    let copy = tempfile::tempdir().unwrap();
+    for input in cargo_wasmship::build_identity::INPUTS {
+        let mut files = Vec::new();
+        cargo_wasmship::build_identity::collect(&Path::new(env!("CARGO_MANIFEST_DIR")).join(input), &mut files)
+            .unwrap();
+        for file in files {
+            let relative = file.strip_prefix(env!("CARGO_MANIFEST_DIR")).unwrap();
+            std::fs::create_dir_all(copy.path().join(relative).parent().unwrap()).unwrap();
+            std::fs::copy(&file, copy.path().join(relative)).unwrap();
+        }
+    }
+    assert_eq!(
+        cargo_wasmship::build_identity::compute(copy.path()).unwrap(),
+        expected,
+        "a checkout elsewhere is the same build"
+    );
+    let stage = copy.path().join("src/stages/strip.rs");
+    std::fs::write(&stage, std::fs::read_to_string(&stage).unwrap() + "\n// a fix\n").unwrap();
+    assert_ne!(cargo_wasmship::build_identity::compute(copy.path()).unwrap(), expected);
 }
 
 #[test]

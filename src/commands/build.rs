@@ -69,10 +69,12 @@ fn execute(request: &Request, plan: &Plan, ui: &Ui) -> Result<Outcome> {
 
     let cache_dir = request.cache.dir.clone().unwrap_or_else(|| guest.target_dir.join("wasmship").join("cache"));
     let input = Product::input(built.stage.bytes.clone(), built.stage.report.sha256_out.clone());
+    // `--no-cache`: no cache at all. After a corrupt blob: rebuild without reading it, but
+    // store the results, which heals it.
     let mut read_cache = !request.cache.disabled;
     let outcome = loop {
-        let cache = Cache::new(&cache_dir, request.cache.max_bytes, read_cache);
-        let runner = Runner { cache: Some(&cache), ui };
+        let cache = (!request.cache.disabled).then(|| Cache::new(&cache_dir, request.cache.max_bytes, read_cache));
+        let runner = Runner { cache: cache.as_ref(), ui };
         match produce(plan, &built, &input, &features, &runner) {
             Err(error) if read_cache && error.downcast_ref::<Corrupt>().is_some() => {
                 ui.warn(&format!("{error}; rebuilding without reading the cache"));
@@ -80,7 +82,7 @@ fn execute(request: &Request, plan: &Plan, ui: &Ui) -> Result<Outcome> {
             }
             result => {
                 let outcome = result?;
-                if let Err(error) = cache.evict() {
+                if let Some(Err(error)) = cache.as_ref().map(Cache::evict) {
                     ui.warn(&format!("could not trim the stage cache at {}: {error:#}", cache_dir.display()));
                 }
                 break outcome;

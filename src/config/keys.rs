@@ -58,26 +58,10 @@ pub fn nearest_of<'a>(unknown: &str, candidates: impl IntoIterator<Item = &'a st
     let normalized = unknown.replace('_', "-").to_ascii_lowercase();
     candidates
         .into_iter()
-        .map(|c| (edit_distance(&normalized, c), c))
+        .map(|c| (strsim::levenshtein(&normalized, c), c))
         .filter(|(d, c)| *d <= (c.len() / 3).max(2))
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c)
-}
-
-/// Levenshtein distance over chars.
-pub fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut diagonal = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let above = row[j + 1];
-            row[j + 1] = if ca == *cb { diagonal } else { 1 + diagonal.min(above).min(row[j]) };
-            diagonal = above;
-        }
-    }
-    row[b.len()]
 }
 
 #[cfg(test)]

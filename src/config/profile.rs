@@ -382,49 +382,24 @@ pub fn dir_grant(value: &Value) -> Option<DirGrant> {
     Some(DirGrant { host: host.into(), guest, writable })
 }
 
-/// Seconds as a number, or a string with a unit: `"500ms"`, `"30s"`, `"2m"`.
+/// Seconds as a number, or a string humantime reads: `"500ms"`, `"30s"`, `"2m"`, `"1m 30s"`.
 pub fn duration(value: &Value) -> Option<Duration> {
-    if let Some(secs) = value.as_f64() {
-        return positive_secs(secs);
-    }
-    let text = value.as_str()?.trim();
-    let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
-    let (number, unit) = text.split_at(split);
-    let number: f64 = number.parse().ok()?;
-    let secs = match unit.trim() {
-        "ms" => number / 1000.0,
-        "s" => number,
-        "m" | "min" => number * 60.0,
-        _ => return None,
+    let parsed = match value.as_f64() {
+        Some(secs) => Duration::try_from_secs_f64(secs).ok(),
+        None => humantime::parse_duration(value.as_str()?.trim()).ok(),
     };
-    positive_secs(secs)
+    // Zero, negative and too-large-for-`Duration` values are type errors, not panics.
+    parsed.filter(|d| !d.is_zero())
 }
 
-/// `None` for zero, negative, or too large for a `Duration` (which would panic).
-fn positive_secs(secs: f64) -> Option<Duration> {
-    Duration::try_from_secs_f64(secs).ok().filter(|d| !d.is_zero())
-}
-
-/// Bytes as an integer, or a string with a binary or decimal unit: `"512MiB"`, `"4GiB"`, `"1GB"`.
+/// Bytes as an integer, or a string bytesize reads: `"512MiB"`, `"4 GiB"`, `"1GB"`.
 pub fn byte_size(value: &Value) -> Option<u64> {
-    if let Some(n) = value.as_u64() {
-        return (n > 0).then_some(n);
-    }
-    let text = value.as_str()?.trim();
-    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let number: u64 = number.parse().ok()?;
-    let multiplier: u64 = match unit.trim() {
-        "" | "B" => 1,
-        "KiB" => 1 << 10,
-        "MiB" => 1 << 20,
-        "GiB" => 1 << 30,
-        "KB" => 1_000,
-        "MB" => 1_000_000,
-        "GB" => 1_000_000_000,
-        _ => return None,
+    let bytes = match value.as_u64() {
+        Some(n) => n,
+        None => value.as_str()?.trim().parse::<bytesize::ByteSize>().ok()?.as_u64(),
     };
-    number.checked_mul(multiplier).filter(|n| *n > 0)
+    // bytesize saturates on overflow: a size at u64::MAX is a typo, not a request.
+    (bytes > 0 && bytes < u64::MAX).then_some(bytes)
 }
 
 #[cfg(test)]

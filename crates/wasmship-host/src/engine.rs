@@ -172,7 +172,8 @@ pub fn mismatches(recorded: &EngineProfile, engine: &Engine) -> Vec<Mismatch> {
             setting: "collector".into(),
             recorded: show(&r.collector),
             engine: show(&a.collector),
-            fix: "config.collector(...) (wasmship-host's `gc` feature sets it), with wasmtime's `gc` cargo feature".into(),
+            fix: "config.collector(...) (wasmship-host's `gc` feature sets it), with wasmtime's `gc` cargo feature"
+                .into(),
         });
     }
     out

@@ -220,7 +220,7 @@ fn unknown_argument(token: &str, registered: &[String]) -> String {
 fn close_matches<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
     let mut scored: Vec<(usize, &str)> = candidates
         .map(|c| {
-            let distance = crate::config::keys::edit_distance(name, c);
+            let distance = strsim::levenshtein(name, c);
             let prefix = c.starts_with(name) || name.starts_with(c);
             (if prefix { distance.min(1) } else { distance }, c)
         })

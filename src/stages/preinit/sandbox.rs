@@ -123,7 +123,7 @@ pub fn run(
         // The clock starts after compilation: the budget is for the guest's own code.
         deadline = Some(start_deadline(&engine, sandbox.timeout, timed_out.clone()));
         init_started = Some(std::time::Instant::now());
-        let instance = block_on(linker.instantiate_async(&mut store, &module))?;
+        let instance = pollster::block_on(linker.instantiate_async(&mut store, &module))?;
         for name in ["_initialize", init_func] {
             if name == "_initialize" && init_func == "_initialize" {
                 continue;
@@ -132,13 +132,14 @@ pub fn run(
                 let func = func
                     .typed::<(), ()>(&store)
                     .with_context(|| format!("the init export `{name}` must take no parameters and return nothing"))?;
-                block_on(func.call_async(&mut store, ())).with_context(|| format!("the `{name}` function trapped"))?;
+                pollster::block_on(func.call_async(&mut store, ()))
+                    .with_context(|| format!("the `{name}` function trapped"))?;
             }
         }
         if let Some(stack) = stack {
             clear_dead_stack(&mut store, &instance, stack)?;
         }
-        block_on(wizer.snapshot(&context, &mut wasmtime_wizer::WasmtimeWizer { store: &mut store, instance }))
+        pollster::block_on(wizer.snapshot(&context, &mut wasmtime_wizer::WasmtimeWizer { store: &mut store, instance }))
     })();
     drop(deadline);
     let init_millis = init_started.map_or(0.0, crate::stages::elapsed_ms);
@@ -343,18 +344,5 @@ impl wasmtime_wasi::HostMonotonicClock for SteppingMonotonicClock {
     }
     fn now(&self) -> u64 {
         self.0.fetch_add(1_000, Ordering::Relaxed)
-    }
-}
-
-/// Drives a future that never waits on I/O (wizer's `run` with sync WASI) to completion.
-fn block_on<F: std::future::Future>(future: F) -> F::Output {
-    use std::task::{Context as TaskContext, Poll, Waker};
-    let mut future = std::pin::pin!(future);
-    let mut cx = TaskContext::from_waker(Waker::noop());
-    loop {
-        if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
-            return output;
-        }
-        std::thread::yield_now();
     }
 }
