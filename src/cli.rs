@@ -242,7 +242,7 @@ pub fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<()> {
             let ui = crate::ui::Ui::new(false);
             let path = match args.path {
                 Some(path) => path,
-                None => crate::plan::plan(&request(args.build)?, &ui)?.out_dir,
+                None => crate::plan::locate(&request(args.build)?)?.out_dir,
             };
             commands::verify::run(&path, &ui)
         }

@@ -59,7 +59,18 @@ pub struct Plan {
     pub bindings: BindingConfig,
 }
 
-pub fn plan(request: &Request, ui: &Ui) -> Result<Plan> {
+/// The guest and its resolved profile: all that `verify` needs to find the output directory.
+pub struct Located {
+    pub guest: Guest,
+    pub profile: Profile,
+    pub out_dir: PathBuf,
+    cwd: PathBuf,
+}
+
+/// Finds the guest, resolves its profile and the output directory, and nothing else: no
+/// engines, no binaryen, no env vars or directories init would need. A deploy machine can
+/// run this.
+pub fn locate(request: &Request) -> Result<Located> {
     let guest = guest::locate(&request.cargo)?;
     let workspace_manifest = guest.workspace_manifest();
     let sources = [
@@ -81,15 +92,19 @@ pub fn plan(request: &Request, ui: &Ui) -> Result<Plan> {
         base_dir: cwd.clone(),
         keys: request.overrides.iter().cloned().collect(),
     };
-    let mut profile = config::resolve(&request.profile, &sources, cli)?;
-    add_cli_grants(&mut profile, request, &cwd)?;
-
-    let name = profile.name.clone().unwrap_or_else(|| guest.lib_name.clone());
+    let profile = config::resolve(&request.profile, &sources, cli)?;
     let out_dir = match (&request.out_dir, &profile.out_dir) {
         (Some(dir), _) => cwd.join(dir),
         (None, Some(dir)) => dir.clone(),
         (None, None) => guest.target_dir.join("wasmship").join(guest.package.name.as_str()).join(&request.profile),
     };
+    Ok(Located { guest, profile, out_dir, cwd })
+}
+
+pub fn plan(request: &Request, ui: &Ui) -> Result<Plan> {
+    let Located { guest, mut profile, out_dir, cwd } = locate(request)?;
+    add_cli_grants(&mut profile, request, &cwd)?;
+    let name = profile.name.clone().unwrap_or_else(|| guest.lib_name.clone());
 
     let optimize = OptimizeConfig {
         passes: profile.wasm_opt.clone(),

@@ -201,3 +201,33 @@ fn refuses_to_replace_a_directory_it_did_not_write() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("refusing to replace it"));
     assert_eq!(std::fs::read_to_string(out.join("index.html")).unwrap(), "<html>");
 }
+
+#[test]
+fn verify_without_a_path_needs_nothing_only_the_build_needed() {
+    // On a deploy machine: no env var init read, no directory init was granted. verify must
+    // only find the output directory, not plan a build.
+    let scratch = tempfile::tempdir().unwrap();
+    let out = scratch.path().join("out");
+    let data = scratch.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    let grants = ["--allow-wasi", "--set", "inherit-env=[\"WASMSHIP_TEST_DEPLOY_TOKEN\"]", "--dir"];
+    let mut build_args: Vec<&str> = vec!["--no-precompile"];
+    build_args.extend(grants);
+    build_args.push(data.to_str().unwrap());
+    let output = build_command(&out, &build_args).env("WASMSHIP_TEST_DEPLOY_TOKEN", "s3cret").output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    std::fs::remove_dir(&data).unwrap();
+    let verified = Command::new(snapbox::cmd::cargo_bin!("cargo-wasmship"))
+        .args(["verify", "--manifest-path"])
+        .arg(guest_manifest())
+        .arg("--target-dir")
+        .arg(target_dir())
+        .arg("--out-dir")
+        .arg(&out)
+        .args(grants)
+        .arg(&data)
+        .env_remove("WASMSHIP_TEST_DEPLOY_TOKEN")
+        .output()
+        .unwrap();
+    assert!(verified.status.success(), "{}", String::from_utf8_lossy(&verified.stderr));
+}

@@ -284,3 +284,40 @@ fn instructions_wizer_refuses_are_named_with_their_function() {
     assert!(error.contains("the `data.drop` instruction in function 1"), "{error}");
     assert!(error.contains("Wizer cannot snapshot tables") && error.contains("+atomics"), "advice for both: {error}");
 }
+
+/// A valid module that uses `memory.copy` (bulk memory) with no `target_features` section,
+/// so binaryen's validator, told only the default features, rejects it.
+fn module_binaryen_rejects() -> Vec<u8> {
+    use wasm_encoder::*;
+    let mut module = Module::new();
+    let mut types = TypeSection::new();
+    types.ty().function([], []);
+    module.section(&types);
+    let mut funcs = FunctionSection::new();
+    funcs.function(0);
+    module.section(&funcs);
+    let mut memories = MemorySection::new();
+    memories.memory(MemoryType { minimum: 1, maximum: None, memory64: false, shared: false, page_size_log2: None });
+    module.section(&memories);
+    let mut exports = ExportSection::new();
+    exports.export("copy", ExportKind::Func, 0);
+    module.section(&exports);
+    let mut code = CodeSection::new();
+    let mut copy = Function::new([]);
+    copy.instructions().i32_const(0).i32_const(8).i32_const(8).memory_copy(0, 0).end();
+    code.function(&copy);
+    module.section(&code);
+    module.finish()
+}
+
+#[test]
+fn binaryens_own_findings_reach_the_user() {
+    let wasm = module_binaryen_rejects();
+    cargo_wasmship::wasm::validate(&wasm).expect("a valid module");
+    let error = optimize::run(&wasm, &passes(&["-Oz"])).err().expect("binaryen rejects it").to_string();
+    assert!(error.starts_with("binaryen 116 rejected the module as invalid (optimize stage)"), "{error}");
+    // The validator's own words, not just a pointer to them.
+    assert!(error.contains("binaryen said:") && error.contains("Bulk memory operations require bulk memory"), "{error}");
+    assert!(error.contains("help: "), "{error}");
+    assert!(error.lines().count() <= 40, "bounded to a screen:\n{error}");
+}

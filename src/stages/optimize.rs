@@ -139,7 +139,7 @@ pub fn optimize_file(plan: &PassPlan, input: &Path, output: &Path) -> Result<u32
     module.apply_features(enable, disable);
     if !validate_wasm(&mut module) {
         bail!(
-            "binaryen 116 rejected the module as invalid (optimize stage); its validator printed the details above\n  \
+            "binaryen 116 rejected the module as invalid (optimize stage)\n  \
              help: if the guest uses a feature binaryen needs told about, add it, e.g. `wasm-features = [\"simd\"]`; \
              or set `wasm-opt = false` to ship without this stage"
         );
@@ -185,19 +185,55 @@ fn optimize_in_child(exe: &Path, plan: &PassPlan, input: &Path, output: &Path, s
     if result.status.success() {
         return String::from_utf8_lossy(&result.stdout).trim().parse().context("reading binaryen's round count");
     }
-    let said: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
-    let tail = said[said.len().saturating_sub(8)..].join("\n    | ");
-    // Our own errors (invalid module...) come back as the child's `error:` line.
-    if let Some(ours) = said.iter().find_map(|l| l.strip_prefix("error: ")) {
-        bail!("{ours}");
+    // Our own errors (invalid module...) come back as the child's `error:` line; what binaryen
+    // printed before it (the validator's findings) is the evidence, so it comes along.
+    let ours = stderr.find("error: ").filter(|at| *at == 0 || stderr[..*at].ends_with('\n')).map(|at| {
+        stderr[at + "error: ".len()..].trim_end().to_string()
+    });
+    let printed = binaryen_said(&stderr);
+    if let Some(ours) = ours {
+        let (headline, rest) = ours.split_once('\n').map_or((ours.as_str(), ""), |(h, r)| (h, r));
+        let mut message = headline.to_string();
+        if !printed.is_empty() {
+            message.push_str(&format!("\n  binaryen said:\n{printed}"));
+        }
+        if !rest.is_empty() {
+            message.push('\n');
+            message.push_str(rest);
+        }
+        bail!(message);
     }
     bail!(
-        "binaryen stopped with a fatal error while optimizing ({}) (optimize stage)\n  binaryen said:\n    | {tail}\n  \
+        "binaryen stopped with a fatal error while optimizing ({}) (optimize stage)\n  binaryen said:\n{printed}\n  \
          help: check the arguments of the passes in `wasm-opt` (some passes need `--pass-arg=NAME@VALUE`; \
          `wasm-opt --help` describes them), or set `wasm-opt = false`",
         result.status
     )
 }
+
+/// What binaryen printed, without our own `error:` lines, bounded to one screen: the last
+/// [`SAID_LINES`] lines, each cut at [`SAID_WIDTH`] characters, indented under a `|`.
+fn binaryen_said(stderr: &str) -> String {
+    let lines: Vec<&str> = stderr
+        .lines()
+        .take_while(|l| !l.starts_with("error: "))
+        .filter(|l| !l.trim().is_empty())
+        .collect();
+    let skipped = lines.len().saturating_sub(SAID_LINES);
+    let mut out: Vec<String> = Vec::new();
+    if skipped > 0 {
+        out.push(format!("    | ... {skipped} earlier lines"));
+    }
+    for line in &lines[skipped..] {
+        let cut: String = line.chars().take(SAID_WIDTH).collect();
+        let more = if cut.len() < line.len() { " ..." } else { "" };
+        out.push(format!("    | {cut}{more}"));
+    }
+    out.join("\n")
+}
+
+const SAID_LINES: usize = 24;
+const SAID_WIDTH: usize = 160;
 
 /// Runs the steps once, the way wasm-opt does: named passes queue up; each `-O` flushes the
 /// queue, then runs the default pipeline at its own levels.
