@@ -8,6 +8,32 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+/// The directory the output really is: a symlinked `dist -> /srv/app` resolves to
+/// `/srv/app` (so the link survives every build), and `a/./b/../out` to `a/out` (so two
+/// spellings take one lock). A directory that does not exist yet resolves through its parent,
+/// which is created.
+pub fn real_path(out_dir: &Path) -> Result<PathBuf> {
+    if let Ok(real) = fs::canonicalize(out_dir) {
+        return Ok(real);
+    }
+    let name = out_dir.file_name().with_context(|| format!("{} names no directory", out_dir.display()))?;
+    let parent = match out_dir.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+    let parent = fs::canonicalize(parent).with_context(|| format!("resolving {}", parent.display()))?;
+    Ok(parent.join(name))
+}
+
+/// Run with the lock held, before any stage: refuses a directory this tool did not write
+/// (so no work is wasted on a build that cannot be written) and removes what killed builds
+/// left beside it.
+pub fn prepare(real_out_dir: &Path) -> Result<()> {
+    refuse_foreign_dir(real_out_dir)?;
+    remove_stale(real_out_dir)
+}
+
 /// Held for the whole build; released (the file stays) on drop.
 pub struct OutputLock {
     _file: File,

@@ -132,3 +132,14 @@ fn chatty_init_output_is_captured_without_failing_the_build() {
     );
     check_artifacts(&out, &manifest);
 }
+
+#[test]
+fn the_kill_test_hook_is_compiled_out_of_release_builds() {
+    // Release builds (`cargo install`) must not stop and wait because of an env var.
+    let source = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/commands/build.rs")).unwrap();
+    let hook = source.find("fn hold_for_kill_test(staging").expect("the hook");
+    let before = &source[..hook];
+    let attribute = before.rfind("#[cfg(").map(|at| &before[at..]).unwrap_or_default();
+    assert!(attribute.starts_with("#[cfg(debug_assertions)]") && !attribute.contains("\nfn "), "{attribute}");
+    assert!(source.contains("#[cfg(not(debug_assertions))]\nfn hold_for_kill_test(_staging: &Path) {}"));
+}

@@ -231,3 +231,69 @@ fn verify_without_a_path_needs_nothing_only_the_build_needed() {
         .unwrap();
     assert!(verified.status.success(), "{}", String::from_utf8_lossy(&verified.stderr));
 }
+
+#[test]
+fn a_symlinked_output_directory_stays_a_symlink() {
+    // `dist -> /srv/app` is a deploy layout: builds write into the target, the link stays.
+    let scratch = tempfile::tempdir().unwrap();
+    let real = scratch.path().join("srv-app");
+    let link = scratch.path().join("dist");
+    std::fs::create_dir(&real).unwrap();
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    build(&link, &["--no-precompile"]);
+    build(&link, &["--no-precompile", "--no-hash-names"]);
+    assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink(), "the link was replaced");
+    let manifest = Manifest::read(&real.join("manifest.json")).unwrap();
+    assert!(manifest.artifacts.iter().all(|a| !a.immutable), "the second build landed in the link's target");
+    let (_, problems) = cargo_wasmship::commands::verify::check(&link.join("manifest.json")).unwrap();
+    assert!(problems.is_empty(), "{problems:?}");
+}
+
+#[test]
+fn two_spellings_of_one_directory_share_one_lock() {
+    let scratch = tempfile::tempdir().unwrap();
+    let out = scratch.path().join("out");
+    std::fs::create_dir(scratch.path().join("sub")).unwrap();
+    let (mut holder, _) = start_held_build(&out, &["--no-precompile"]);
+    let other_spelling = scratch.path().join("sub/../out");
+    let output = build_command(&other_spelling, &["--no-precompile", "--lock-timeout", "1"]).output().unwrap();
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "the second spelling did not wait for the first build");
+    assert!(stderr.contains("another cargo-wasmship build held"), "{stderr}");
+}
+
+#[test]
+fn stale_staging_directories_go_even_when_nothing_is_written() {
+    let scratch = tempfile::tempdir().unwrap();
+    let out = scratch.path().join("out");
+    build(&out, &["--no-precompile"]);
+    // What a build killed mid-write leaves beside the output.
+    let stale = scratch.path().join(".out.wasmship-staging-4242");
+    std::fs::create_dir(&stale).unwrap();
+    std::fs::write(stale.join("half.wasm"), b"\0asm").unwrap();
+    build(&out, &["--no-precompile"]); // Fresh: the output already holds this build
+    assert!(!stale.exists(), "the stale staging directory was left");
+}
+
+#[test]
+fn a_foreign_directory_is_refused_before_any_stage_runs() {
+    // A guest that does not even compile: the refusal must come first, not cargo's errors.
+    let scratch = tempfile::tempdir().unwrap();
+    let out = scratch.path().join("dist");
+    std::fs::create_dir(&out).unwrap();
+    std::fs::write(out.join("index.html"), "<html>").unwrap();
+    let broken = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/broken-guest/Cargo.toml");
+    let output = Command::new(snapbox::cmd::cargo_bin!("cargo-wasmship"))
+        .args(["build", "--manifest-path"])
+        .arg(broken)
+        .arg("--out-dir")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(stderr.contains("refusing to replace it"), "{stderr}");
+    assert!(!stderr.contains("error[E"), "cargo ran before the refusal:\n{stderr}");
+}

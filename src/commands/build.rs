@@ -16,7 +16,6 @@ use anyhow::{Context, Result};
 use rayon::prelude::*;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 pub struct Outcome {
     pub out_dir: PathBuf,
@@ -39,9 +38,11 @@ pub fn run(request: &Request) -> Result<Outcome> {
 
 fn execute(request: &Request, plan: &Plan, ui: &Ui) -> Result<Outcome> {
     let guest = &plan.guest;
-    let lock = output::lock(&plan.out_dir, request.lock_timeout, |path| {
+    let out_dir = output::real_path(&plan.out_dir)?;
+    let lock = output::lock(&out_dir, request.lock_timeout, |path| {
         ui.status("Waiting", &format!("for another build of {} (lock {})", plan.out_dir.display(), path.display()))
     })?;
+    output::prepare(&out_dir)?;
 
     let features: Vec<String> = plan.profile.features.iter().chain(&request.cargo.features).cloned().collect();
     let build_config = BuildConfig {
@@ -75,7 +76,7 @@ fn execute(request: &Request, plan: &Plan, ui: &Ui) -> Result<Outcome> {
     let outcome = loop {
         let cache = (!request.cache.disabled).then(|| Cache::new(&cache_dir, request.cache.max_bytes, read_cache));
         let runner = Runner { cache: cache.as_ref(), ui };
-        match produce(plan, &built, &input, &features, &runner) {
+        match produce(plan, &out_dir, &built, &input, &features, &runner) {
             Err(error) if read_cache && error.downcast_ref::<Corrupt>().is_some() => {
                 ui.warn(&format!("{error}; rebuilding without reading the cache"));
                 read_cache = false;
@@ -92,7 +93,7 @@ fn execute(request: &Request, plan: &Plan, ui: &Ui) -> Result<Outcome> {
     drop(lock);
 
     ui.table(&outcome.reports);
-    if let Err(error) = output::write_run_report(&plan.out_dir, &run_report(&outcome)) {
+    if let Err(error) = output::write_run_report(&out_dir, &run_report(&outcome)) {
         ui.warn(&format!("could not write the run report: {error:#}"));
     }
     let verb = if outcome.fresh { "Fresh" } else { "Finished" };
@@ -103,6 +104,7 @@ fn execute(request: &Request, plan: &Plan, ui: &Ui) -> Result<Outcome> {
 /// Every stage after cargo's build, through the cache, then the output directory.
 fn produce(
     plan: &Plan,
+    out_dir: &Path,
     built: &BuildOutput,
     input: &Product,
     features: &[String],
@@ -227,11 +229,10 @@ fn produce(
         sources.push(Source::Bytes(generated.bytes));
     }
 
-    let out_dir = plan.out_dir.clone();
-    if up_to_date(&plan.out_dir, &manifest) {
-        return Ok(Outcome { out_dir, manifest, reports, fresh: true });
+    if up_to_date(out_dir, &manifest) {
+        return Ok(Outcome { out_dir: out_dir.to_path_buf(), manifest, reports, fresh: true });
     }
-    let staging = Staging::begin(&plan.out_dir)?;
+    let staging = Staging::begin(out_dir)?;
     for (i, (artifact, source)) in manifest.artifacts.iter().zip(&sources).enumerate() {
         match source {
             Source::Product(product) => staging.write(&artifact.file, &runner.bytes(product)?)?,
@@ -242,8 +243,8 @@ fn produce(
         }
     }
     staging.write(manifest::FILE_NAME, manifest.to_json().as_bytes())?;
-    staging.commit().with_context(|| format!("replacing {}", plan.out_dir.display()))?;
-    Ok(Outcome { out_dir, manifest, reports, fresh: false })
+    staging.commit().with_context(|| format!("replacing {}", out_dir.display()))?;
+    Ok(Outcome { out_dir: out_dir.to_path_buf(), manifest, reports, fresh: false })
 }
 
 /// Where an artifact's bytes come from: a pipeline product, or generated here.
@@ -277,15 +278,20 @@ fn up_to_date(out_dir: &Path, manifest: &Manifest) -> bool {
         && manifest.artifacts.iter().all(|a| std::fs::metadata(out_dir.join(&a.file)).is_ok_and(|m| m.len() == a.bytes))
 }
 
-/// Test hook: with `CARGO_WASMSHIP_TEST_HOLD_STAGED=1` the build stops after staging its
-/// first artifact, says so on stderr, and waits to be killed, so a test can show that a kill
-/// mid-write leaves the previous output intact.
+/// Test hook, in debug builds only (the ones `cargo test` runs; release builds, as `cargo
+/// install` makes them, do not have it): with `CARGO_WASMSHIP_TEST_HOLD_STAGED=1` the build
+/// stops after staging its first artifact, says so on stderr, and waits to be killed, so a
+/// test can show that a kill mid-write leaves the previous output intact.
+#[cfg(debug_assertions)]
 fn hold_for_kill_test(staging: &Path) {
     if std::env::var_os("CARGO_WASMSHIP_TEST_HOLD_STAGED").is_some() {
         eprintln!("wasmship-test: staged first artifact in {}", staging.display());
-        std::thread::sleep(Duration::from_secs(120));
+        std::thread::sleep(std::time::Duration::from_secs(120));
     }
 }
+
+#[cfg(not(debug_assertions))]
+fn hold_for_kill_test(_staging: &Path) {}
 
 /// Adds `--> <file> (<how>)` under an error's first line: the guest module, and whether the
 /// failing stage saw it as cargo wrote it or as earlier stages left it.
