@@ -100,8 +100,16 @@ pub fn shadow_stack(wasm: &[u8]) -> Result<Option<ShadowStack>> {
     let mut mutable_i32: Vec<bool> = Vec::new();
     let mut data_start = u64::MAX;
     let mut data_end_export = None;
+    let mut imported_globals = 0;
     for payload in Parser::new(0).parse_all(wasm) {
         match payload? {
+            Payload::ImportSection(reader) => {
+                for import in reader.into_imports() {
+                    if matches!(import?.ty, wasmparser::TypeRef::Global(_)) {
+                        imported_globals += 1;
+                    }
+                }
+            }
             Payload::GlobalSection(reader) => {
                 for global in reader {
                     let global = global?;
@@ -143,19 +151,54 @@ pub fn shadow_stack(wasm: &[u8]) -> Result<Option<ShadowStack>> {
             _ => {}
         }
     }
-    let Some(index) = pointer_global else { return Ok(None) };
-    let (Some(true), Some(Some(stack_top))) = (mutable_i32.get(index as usize), initial.get(index as usize)) else {
+    // Without a name section (a guest built with `strip = true`): wasm-ld always makes
+    // `__stack_pointer` the first global it defines; the layout checks below confirm it.
+    let index = pointer_global.unwrap_or(imported_globals);
+    let defined = index.checked_sub(imported_globals).map(|i| i as usize);
+    let (Some(true), Some(Some(stack_top))) =
+        (defined.and_then(|i| mutable_i32.get(i)), defined.and_then(|i| initial.get(i)))
+    else {
         return Ok(None);
     };
     if data_start != u64::MAX && *stack_top as u64 <= data_start {
         // Stack first (Rust's default): [0, stack top) holds nothing but the stack. (Without
         // any data segment the layout cannot be told apart from statics all in .bss.)
+        if pointer_global.is_none() && !allocates_stack_frames(wasm, index)? {
+            return Ok(None);
+        }
         return Ok(Some(ShadowStack { pointer_global: index, floor: 0 }));
     }
     // Stack after the data: it starts at `__data_end` (statics in .bss sit below it, so the
     // end of the last data segment is not enough).
-    let floor = data_end_export.and_then(|g| initial.get(g as usize).copied().flatten());
+    let floor = data_end_export
+        .and_then(|g| g.checked_sub(imported_globals))
+        .and_then(|g| initial.get(g as usize).copied().flatten());
+    if pointer_global.is_none() && !allocates_stack_frames(wasm, index)? {
+        return Ok(None);
+    }
     Ok(floor.filter(|f| *f as u64 <= *stack_top as u64).map(|f| ShadowStack { pointer_global: index, floor: f as u32 }))
+}
+
+/// True when some function allocates a frame on `global` the way LLVM's prologue does
+/// (`global.get g; i32.const n; i32.sub`): the proof a guessed global is the stack pointer,
+/// before memory below it is cleared.
+fn allocates_stack_frames(wasm: &[u8], global: u32) -> Result<bool> {
+    use wasmparser::Operator;
+    for payload in Parser::new(0).parse_all(wasm) {
+        if let Payload::CodeSectionEntry(body) = payload? {
+            let mut recent: [Option<Operator<'_>>; 2] = [None, None];
+            for op in body.get_operators_reader()? {
+                let op = op?;
+                if matches!(op, Operator::I32Sub)
+                    && matches!(recent, [Some(Operator::GlobalGet { global_index }), Some(Operator::I32Const { .. })] if global_index == global)
+                {
+                    return Ok(true);
+                }
+                recent = [recent[1].take(), Some(op)];
+            }
+        }
+    }
+    Ok(false)
 }
 
 fn const_i32(expr: &wasmparser::ConstExpr<'_>) -> Option<i64> {

@@ -347,3 +347,43 @@ fn undefined_profile_lists_defined_ones() {
         .mentions(&["release, dev, fast", "did you mean `--profile fast`?"])
         .fails();
 }
+
+#[test]
+fn init_sleeping_in_a_wasi_call_is_stopped_at_the_deadline() {
+    // A ten-minute sleep in poll_oneoff never returns to wasm code, where epochs stop it.
+    let started = std::time::Instant::now();
+    Case::new(&["--features", "sleep", "--set", "init-timeout=1s", "--no-precompile"], "did not finish within 1s")
+        .manifest(fixture("wasi-guest/Cargo.toml"))
+        .target_dir("sleep")
+        .mentions(&["blocked in a host call", "init-timeout"])
+        .fails();
+    // A bound, not a speed target: without it the build takes the whole ten minutes.
+    assert!(started.elapsed() < std::time::Duration::from_secs(300), "{:?}", started.elapsed());
+}
+
+#[test]
+fn init_blocked_on_a_pipe_is_stopped_at_the_deadline() {
+    let granted = tempfile::tempdir().unwrap();
+    let fifo = granted.path().join("fifo");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status().expect("mkfifo runs");
+    assert!(made.success());
+    let dir = format!("{}:/block", granted.path().display());
+    Case::new(
+        &["--features", "block", "--set", "init-timeout=1s", "--no-precompile", "--dir", &dir],
+        "did not finish within 1s",
+    )
+    .manifest(fixture("wasi-guest/Cargo.toml"))
+    .target_dir("block")
+    .mentions(&["blocked in a host call"])
+    .fails();
+}
+
+#[test]
+fn the_default_memory_cap_is_a_real_bound() {
+    // No `init-max-memory` set: a runaway init stops at 1 GiB, not at wasm32's 4 GiB limit.
+    Case::new(&["--features", "hog"], "but the cap is 1073741824 bytes")
+        .manifest(fixture("bad-init/Cargo.toml"))
+        .target_dir("hog")
+        .mentions(&["init-max-memory"])
+        .fails();
+}

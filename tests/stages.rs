@@ -317,7 +317,78 @@ fn binaryens_own_findings_reach_the_user() {
     let error = optimize::run(&wasm, &passes(&["-Oz"])).err().expect("binaryen rejects it").to_string();
     assert!(error.starts_with("binaryen 116 rejected the module as invalid (optimize stage)"), "{error}");
     // The validator's own words, not just a pointer to them.
-    assert!(error.contains("binaryen said:") && error.contains("Bulk memory operations require bulk memory"), "{error}");
+    assert!(
+        error.contains("binaryen said:") && error.contains("Bulk memory operations require bulk memory"),
+        "{error}"
+    );
     assert!(error.contains("help: "), "{error}");
     assert!(error.lines().count() <= 40, "bounded to a screen:\n{error}");
+}
+
+/// The WASI fixture built with extra features or another cargo profile, in its own target dir.
+fn wasi_variant(features: &[&str], cargo_profile: &str) -> Vec<u8> {
+    use cargo_wasmship::guest::{self, CargoArgs};
+    use cargo_wasmship::stages::build::{self, BuildConfig};
+    let case = format!("{}-{cargo_profile}", features.join("-"));
+    let target = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("wasi-variants").join(case);
+    let cargo =
+        CargoArgs { manifest_path: Some(Fixture::Wasi.manifest()), target_dir: Some(target), ..Default::default() };
+    let guest = guest::locate(&cargo).expect("fixture metadata");
+    let config = BuildConfig {
+        cargo: &cargo,
+        cargo_profile,
+        target: Fixture::Wasi.target(),
+        features: features.iter().map(|f| f.to_string()).collect(),
+        all_features: false,
+        no_default_features: false,
+        quiet: true,
+    };
+    build::run(&guest, &config).expect("fixture builds").stage.bytes
+}
+
+#[test]
+fn the_shadow_stack_is_found_without_a_name_section() {
+    // `strip = true` in the guest's cargo profile drops the name section.
+    let stripped = wasi_variant(&[], "stripped");
+    assert!(!ModuleFacts::read(&stripped).unwrap().custom_sections.iter().any(|s| s == "name"), "no names");
+    let named = cargo_wasmship::wasm::shadow_stack(&raw_wasm(Fixture::Wasi)).unwrap();
+    assert_eq!(cargo_wasmship::wasm::shadow_stack(&stripped).unwrap(), named);
+    // And so a fresh checkout (new file times) still snapshots the same bytes.
+    let copy = tempfile::tempdir().unwrap();
+    let data = copy.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    std::fs::copy(Fixture::Wasi.dir().join("data/words.txt"), data.join("words.txt")).unwrap();
+    let mut config = preinit_config(Fixture::Wasi);
+    let original = preinit::run(&stripped, &config).unwrap();
+    assert!(!original.report.notes.iter().any(|n| n.contains("no shadow stack")), "{:?}", original.report.notes);
+    config.sandbox.wasi.as_mut().unwrap().dirs[0].host = data.clone();
+    let past = std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000_000);
+    std::fs::File::options().append(true).open(data.join("words.txt")).unwrap().set_modified(past).unwrap();
+    assert_eq!(original.report.sha256_out, preinit::run(&stripped, &config).unwrap().report.sha256_out);
+}
+
+#[test]
+fn init_sees_fixed_file_metadata_and_sorted_listings() {
+    let raw = wasi_variant(&["listing"], "release");
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    // Created out of order, with a real (and checkout-specific) mtime.
+    let mut names: Vec<String> = (0..24).map(|i| format!("entry-{:02}", (i * 7) % 24)).collect();
+    for name in &names {
+        std::fs::write(data.join(name), name).unwrap();
+    }
+    std::fs::copy(Fixture::Wasi.dir().join("data/words.txt"), data.join("words.txt")).unwrap();
+    names.push("words.txt".into());
+    names.sort();
+    let mut config = preinit_config(Fixture::Wasi);
+    config.sandbox.wasi.as_mut().unwrap().dirs[0].host = data;
+    let snapshot = preinit::run(&raw, &config).unwrap();
+    let mut guest = common::load(Fixture::Wasi, &Form::Wasm { bytes: &snapshot.bytes, run_init: false });
+    let len = guest.call("listing_len", &[]);
+    let listing: Vec<u8> = (0..len as i32).map(|i| guest.call("listing_byte", &[i]) as u8).collect();
+    let seen: Vec<&str> = std::str::from_utf8(&listing).unwrap().split('\n').collect();
+    assert_eq!(seen, names.iter().map(String::as_str).collect::<Vec<_>>(), "init saw the listing sorted");
+    let epoch: i64 = std::env::var("SOURCE_DATE_EPOCH").ok().and_then(|s| s.parse().ok()).unwrap_or(0);
+    assert_eq!(guest.call("words_mtime", &[]), epoch, "init saw the fixed clock's time, not the file's");
 }

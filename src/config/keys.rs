@@ -24,7 +24,7 @@ pub const KEYS: &[Key] = &[
     Key { name: "dirs", expects: "a list of `{ host, guest, writable }` tables or \"host[:guest]\" strings", doc: "directories init may read (writable only when marked)" },
     Key { name: "init-stdio", expects: "`capture`, `inherit` or `null`", doc: "init's stdout/stderr: captured and shown on failure (default), passed through, or dropped" },
     Key { name: "init-timeout", expects: "a number of seconds or a string like \"30s\"", doc: "wall-time limit for init (default 10 s)" },
-    Key { name: "init-max-memory", expects: "a number of bytes or a string like \"512MiB\"", doc: "linear-memory cap for init (default 4 GiB)" },
+    Key { name: "init-max-memory", expects: "a number of bytes or a string like \"512MiB\"", doc: "linear-memory cap for init (default 1 GiB)" },
     Key { name: "deterministic-init", expects: "a boolean", doc: "fixed random stream and clocks for WASI init (default true)" },
     Key { name: "wasm-opt", expects: "a list of wasm-opt arguments or false", doc: "ordered wasm-opt pass list (default `[\"--converge\", \"-Oz\", \"--gufa\"]`)" },
     Key { name: "wasm-features", expects: "a list of strings", doc: "binaryen feature overrides, e.g. `[\"simd\", \"-bulk-memory\"]`" },

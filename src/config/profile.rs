@@ -155,7 +155,9 @@ impl Default for Profile {
             dirs: vec![],
             init_stdio: InitStdio::Capture,
             init_timeout: Duration::from_secs(10),
-            init_max_memory: 4 * GIB,
+            // wasm32 memory tops out at 4 GiB, so 4 GiB would be no bound; a guest whose init
+            // really needs more than 1 GiB would ship a snapshot of that size.
+            init_max_memory: GIB,
             deterministic_init: true,
             wasm_opt: Some(DEFAULT_PASSES.iter().map(|s| s.to_string()).collect()),
             wasm_features: vec![],
@@ -406,6 +408,14 @@ pub fn byte_size(value: &Value) -> Option<u64> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn parses_units_through_maintained_crates() {
+        // Forms the hand-written parsers refused: fractions and compound durations.
+        assert_eq!(byte_size(&json!("1.5GiB")), Some(3 << 29));
+        assert_eq!(duration(&json!("1m 30s")), Some(Duration::from_secs(90)));
+        assert_eq!(byte_size(&json!("99999999999999999999GiB")), None, "overflow is an error");
+    }
 
     #[test]
     fn parses_units() {

@@ -187,9 +187,10 @@ fn optimize_in_child(exe: &Path, plan: &PassPlan, input: &Path, output: &Path, s
     }
     // Our own errors (invalid module...) come back as the child's `error:` line; what binaryen
     // printed before it (the validator's findings) is the evidence, so it comes along.
-    let ours = stderr.find("error: ").filter(|at| *at == 0 || stderr[..*at].ends_with('\n')).map(|at| {
-        stderr[at + "error: ".len()..].trim_end().to_string()
-    });
+    let ours = stderr
+        .find("error: ")
+        .filter(|at| *at == 0 || stderr[..*at].ends_with('\n'))
+        .map(|at| stderr[at + "error: ".len()..].trim_end().to_string());
     let printed = binaryen_said(&stderr);
     if let Some(ours) = ours {
         let (headline, rest) = ours.split_once('\n').map_or((ours.as_str(), ""), |(h, r)| (h, r));
@@ -214,11 +215,8 @@ fn optimize_in_child(exe: &Path, plan: &PassPlan, input: &Path, output: &Path, s
 /// What binaryen printed, without our own `error:` lines, bounded to one screen: the last
 /// [`SAID_LINES`] lines, each cut at [`SAID_WIDTH`] characters, indented under a `|`.
 fn binaryen_said(stderr: &str) -> String {
-    let lines: Vec<&str> = stderr
-        .lines()
-        .take_while(|l| !l.starts_with("error: "))
-        .filter(|l| !l.trim().is_empty())
-        .collect();
+    let lines: Vec<&str> =
+        stderr.lines().take_while(|l| !l.starts_with("error: ")).filter(|l| !l.trim().is_empty()).collect();
     let skipped = lines.len().saturating_sub(SAID_LINES);
     let mut out: Vec<String> = Vec::new();
     if skipped > 0 {

@@ -5,6 +5,7 @@ pub mod checks;
 pub mod explain;
 pub mod sandbox;
 pub mod stdio;
+mod wasi_view;
 
 use super::{Stage, StageOutput, StageReport};
 use crate::wasm::ModuleFacts;
@@ -163,6 +164,14 @@ pub fn run(wasm: &[u8], config: &PreinitConfig) -> Result<StageOutput> {
     };
     let mut report =
         StageReport::new(Stage::Preinit, wasm, &snapshot, started, settings).note(format!("ran `{init_func}`"));
+    if stack.is_none() && config.sandbox.wasi.as_ref().is_some_and(|w| w.deterministic) {
+        // Said loudly: the snapshot may keep init's temporaries (file metadata...) and differ
+        // from one checkout to the next, which `deterministic-init` promises it will not.
+        report = report.note(
+            "warning: no shadow stack found, so init's dead stack is kept in the snapshot and may differ \
+             between checkouts",
+        );
+    }
     report.init_millis = Some(run.init_millis);
     Ok(StageOutput { bytes: snapshot, report })
 }

@@ -20,13 +20,26 @@ pub fn explain_failure(
             config.sandbox.timeout,
             (config.sandbox.timeout.as_secs() * 4).max(1)
         ),
-        Some(Bound::Memory { requested }) => format!(
-            "init `{init_func}` tried to grow linear memory to {} but the cap is {} (preinit stage)\n  \
-             help: if init really needs that much, raise the bound: `init-max-memory = \"{}MiB\"`",
-            human_bytes(requested),
-            human_bytes(config.sandbox.max_memory),
-            ((requested >> 20) + 1).next_power_of_two().max((config.sandbox.max_memory >> 20) * 2)
+        Some(Bound::BlockedInHostCall) => format!(
+            "init `{init_func}` did not finish within {:?} and was stopped: it was blocked in a host call \
+             (a WASI sleep, or a read that never returns) (preinit stage)\n  \
+             help: init must not wait on pipes, sockets or timers; if it is just slow, raise \
+             `init-timeout`",
+            config.sandbox.timeout
         ),
+        Some(Bound::Memory { requested }) => {
+            let (mut wanted, mut cap) = (human_bytes(requested), human_bytes(config.sandbox.max_memory));
+            if wanted == cap {
+                // One page over the cap rounds to the same figure: show the bytes.
+                (wanted, cap) = (format!("{requested} bytes"), format!("{} bytes", config.sandbox.max_memory));
+            }
+            let suggested = (requested.next_power_of_two()).max(config.sandbox.max_memory * 2);
+            format!(
+                "init `{init_func}` tried to grow linear memory to {wanted} but the cap is {cap} (preinit stage)\n  \
+                 help: if init really needs that much, raise the bound: `init-max-memory = \"{}\"`",
+                human_bytes(suggested).replace(' ', "")
+            )
+        }
         None => {
             // A trap names itself; a refused host call carries our message naming the import.
             let headline = match error.downcast_ref::<wasmtime::Trap>() {

@@ -36,7 +36,11 @@ pub struct WasiGrant {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Bound {
     Timeout,
-    Memory { requested: u64 },
+    /// The deadline passed while init was blocked in a host call; it was abandoned.
+    BlockedInHostCall,
+    Memory {
+        requested: u64,
+    },
 }
 
 pub struct InitRun {
@@ -48,9 +52,11 @@ pub struct InitRun {
     pub init_millis: f64,
 }
 
-struct InitState {
+pub(super) struct InitState {
     wasi: Option<WasiP1Ctx>,
     memory: MemoryCap,
+    /// The instance `wasi_view` calls WASI through, once made.
+    pub(super) shim: Option<wasmtime::Instance>,
 }
 
 struct MemoryCap {
@@ -90,69 +96,141 @@ pub fn run(
     // Init runs once, at build time: compiling fast matters more than running fast.
     config.cranelift_opt_level(wasmtime::OptLevel::None);
     let engine = Engine::new(&config).map_err(anyhow::Error::from).context("creating the pre-init engine")?;
-
     let capture = super::stdio::TailPipe::new(CAPTURE_LIMIT);
     let wasi = match &sandbox.wasi {
         Some(grant) => Some(wasi_ctx(grant, &capture)?),
         None => None,
     };
-    let mut store =
-        Store::new(&engine, InitState { wasi, memory: MemoryCap { max: sandbox.max_memory, exceeded: None } });
-    store.limiter(|state| &mut state.memory);
-    store.set_epoch_deadline(1);
-    store.epoch_deadline_trap();
 
-    let mut linker: Linker<InitState> = Linker::new(&engine);
-    if sandbox.wasi.is_some() {
-        wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |state: &mut InitState| {
-            state.wasi.as_mut().expect("WASI context exists when WASI is linked")
-        })
-        .map_err(anyhow::Error::from)
-        .context("linking WASI for pre-init")?;
-    }
-
-    let timed_out = Arc::new(AtomicBool::new(false));
-    let mut init_started: Option<std::time::Instant> = None;
-    let mut deadline: Option<mpsc::Sender<()>> = None;
-    let result = (|| -> wasmtime::Result<Vec<u8>> {
-        // Wizer's `run`, in its public parts, so the dead stack can be cleared between init
-        // and the snapshot.
-        let (context, instrumented) = wizer.instrument(wasm)?;
-        let module = Module::new(&engine, &instrumented).context("compiling the module for pre-init")?;
-        define_missing_imports(&mut linker, &mut store, &module)?;
-        // The clock starts after compilation: the budget is for the guest's own code.
-        deadline = Some(start_deadline(&engine, sandbox.timeout, timed_out.clone()));
-        init_started = Some(std::time::Instant::now());
-        let instance = pollster::block_on(linker.instantiate_async(&mut store, &module))?;
-        for name in ["_initialize", init_func] {
-            if name == "_initialize" && init_func == "_initialize" {
-                continue;
-            }
-            if let Some(func) = instance.get_func(&mut store, name) {
-                let func = func
-                    .typed::<(), ()>(&store)
-                    .with_context(|| format!("the init export `{name}` must take no parameters and return nothing"))?;
-                pollster::block_on(func.call_async(&mut store, ()))
-                    .with_context(|| format!("the `{name}` function trapped"))?;
-            }
-        }
-        if let Some(stack) = stack {
-            clear_dead_stack(&mut store, &instance, stack)?;
-        }
-        pollster::block_on(wizer.snapshot(&context, &mut wasmtime_wizer::WasmtimeWizer { store: &mut store, instance }))
-    })();
-    drop(deadline);
-    let init_millis = init_started.map_or(0.0, crate::stages::elapsed_ms);
-
-    let bound_hit = if let Some(requested) = store.data().memory.exceeded {
-        Some(Bound::Memory { requested })
-    } else if timed_out.load(Ordering::SeqCst) && result.is_err() {
-        Some(Bound::Timeout)
-    } else {
-        None
+    // The guest runs on its own thread. The epoch deadline stops wasm code; a guest blocked in
+    // a host call (a WASI sleep, a read of a pipe no one writes) never gets back to wasm, so
+    // this thread stops waiting for it at the deadline and abandons the worker.
+    let (events, received) = mpsc::channel::<Event>();
+    let job = Job {
+        engine,
+        wizer: wizer.clone(),
+        wasm: wasm.to_vec(),
+        init_func: init_func.to_string(),
+        stack,
+        max_memory: sandbox.max_memory,
+        link_wasi: sandbox.wasi.is_some(),
+        neutral_files: sandbox.wasi.as_ref().is_some_and(|w| w.deterministic),
+        wasi,
+        timeout: sandbox.timeout,
     };
-    let captured_output = capture.contents();
-    Ok(InitRun { result, bound_hit, captured_output, init_millis })
+    std::thread::Builder::new()
+        .name("wasmship-preinit".into())
+        .spawn(move || job.run(events))
+        .map_err(|e| anyhow::anyhow!("starting the pre-init thread: {e}"))?;
+    let started = match received.recv() {
+        Ok(Event::Started(at)) => at,
+        Ok(Event::Done(run)) => return Ok(run.with_output(&capture)),
+        Err(_) => anyhow::bail!("the pre-init thread ended without a result (preinit stage)"),
+    };
+    match received.recv_timeout(sandbox.timeout + HOST_CALL_GRACE) {
+        Ok(Event::Done(run)) => Ok(run.with_output(&capture)),
+        Ok(Event::Started(_)) | Err(_) => Ok(InitRun {
+            result: Err(wasmtime::Error::msg("init was blocked in a host call when its time ran out")),
+            bound_hit: Some(Bound::BlockedInHostCall),
+            captured_output: capture.contents(),
+            init_millis: crate::stages::elapsed_ms(started),
+        }),
+    }
+}
+
+/// How long past the deadline to wait for init to return on its own: the epoch trap stops
+/// wasm code within microseconds, so a longer silence means a blocking host call.
+const HOST_CALL_GRACE: Duration = Duration::from_millis(500);
+
+enum Event {
+    /// Compilation is done and the guest's code starts: the deadline runs from here.
+    Started(std::time::Instant),
+    Done(InitRun),
+}
+
+/// Everything the worker thread owns; nothing it holds outlives an abandoned init but the
+/// thread itself (the process ends soon after a failed build).
+struct Job {
+    engine: Engine,
+    wizer: wasmtime_wizer::Wizer,
+    wasm: Vec<u8>,
+    init_func: String,
+    stack: Option<crate::wasm::ShadowStack>,
+    max_memory: u64,
+    link_wasi: bool,
+    /// Fixed file metadata and sorted listings (deterministic init).
+    neutral_files: bool,
+    wasi: Option<WasiP1Ctx>,
+    timeout: Duration,
+}
+
+impl InitRun {
+    fn with_output(mut self, capture: &super::stdio::TailPipe) -> InitRun {
+        self.captured_output = capture.contents();
+        self
+    }
+}
+
+impl Job {
+    fn run(self, events: mpsc::Sender<Event>) {
+        let Job { engine, wizer, wasm, init_func, stack, max_memory, link_wasi, neutral_files, wasi, timeout } = self;
+        let mut store =
+            Store::new(&engine, InitState { wasi, memory: MemoryCap { max: max_memory, exceeded: None }, shim: None });
+        store.limiter(|state| &mut state.memory);
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_trap();
+        let timed_out = Arc::new(AtomicBool::new(false));
+        let mut init_started: Option<std::time::Instant> = None;
+        let mut deadline: Option<mpsc::Sender<()>> = None;
+        let result = (|| -> wasmtime::Result<Vec<u8>> {
+            let mut linker: Linker<InitState> = Linker::new(&engine);
+            if link_wasi {
+                wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |state: &mut InitState| {
+                    state.wasi.as_mut().expect("WASI context exists when WASI is linked")
+                })?;
+                if neutral_files {
+                    super::wasi_view::neutralize(&mut linker, &mut store, source_date_epoch().as_secs())?;
+                }
+            }
+            // Wizer's `run`, in its public parts, so the dead stack can be cleared between
+            // init and the snapshot.
+            let (context, instrumented) = wizer.instrument(&wasm)?;
+            let module = Module::new(&engine, &instrumented).context("compiling the module for pre-init")?;
+            define_missing_imports(&mut linker, &mut store, &module)?;
+            // The clock starts after compilation: the budget is for the guest's own code.
+            deadline = Some(start_deadline(&engine, timeout, timed_out.clone()));
+            let now = std::time::Instant::now();
+            init_started = Some(now);
+            let _ = events.send(Event::Started(now));
+            let instance = linker.instantiate(&mut store, &module)?;
+            for name in ["_initialize", init_func.as_str()] {
+                if name == "_initialize" && init_func == "_initialize" {
+                    continue;
+                }
+                if let Some(func) = instance.get_func(&mut store, name) {
+                    let func = func.typed::<(), ()>(&store).with_context(|| {
+                        format!("the init export `{name}` must take no parameters and return nothing")
+                    })?;
+                    func.call(&mut store, ()).with_context(|| format!("the `{name}` function trapped"))?;
+                }
+            }
+            if let Some(stack) = stack {
+                clear_dead_stack(&mut store, &instance, stack)?;
+            }
+            let mut state = wasmtime_wizer::WasmtimeWizer { store: &mut store, instance };
+            pollster::block_on(wizer.snapshot(&context, &mut state))
+        })();
+        drop(deadline);
+        let bound_hit = if let Some(requested) = store.data().memory.exceeded {
+            Some(Bound::Memory { requested })
+        } else if timed_out.load(Ordering::SeqCst) && result.is_err() {
+            Some(Bound::Timeout)
+        } else {
+            None
+        };
+        let init_millis = init_started.map_or(0.0, crate::stages::elapsed_ms);
+        let _ = events.send(Event::Done(InitRun { result, bound_hit, captured_output: String::new(), init_millis }));
+    }
 }
 
 /// Every import the linker does not provide becomes a function that traps with a message
