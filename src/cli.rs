@@ -1,5 +1,6 @@
 //! Command-line parsing only: turns arguments into requests for `commands::*`.
 use crate::commands;
+use crate::exit::Failure;
 use crate::guest::CargoArgs;
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
@@ -234,26 +235,34 @@ impl Overrides {
     }
 }
 
-pub fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<()> {
+pub fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<(), Failure> {
     let cli = Cli::parse_from(args);
     match cli.command {
-        Command::Build(args) => commands::build::run(&request(args)?).map(|_| ()),
+        Command::Build(args) => commands::build::run(&request(args).map_err(Failure::config)?).map(|_| ()),
         Command::Verify(args) => {
             let ui = crate::ui::Ui::new(false);
             let path = match args.path {
                 Some(path) => path,
-                None => crate::plan::locate(&request(args.build)?)?.out_dir,
+                None => {
+                    let request = request(args.build).map_err(Failure::config)?;
+                    crate::plan::locate(&request).map_err(Failure::config)?.out_dir
+                }
             };
-            commands::verify::run(&path, &ui)
+            commands::verify::run(&path, &ui).map_err(Failure::verify)
         }
-        Command::Binaryen { plan, input, output } => {
-            let plan = serde_json::from_slice(&std::fs::read(&plan)?)?;
-            let rounds = crate::stages::optimize::optimize_file(&plan, &input, &output)?;
-            println!("{rounds}");
-            Ok(())
+        Command::Binaryen { plan, input, output } => binaryen(&plan, &input, &output).map_err(Failure::build),
+        Command::Stage(args) => {
+            let request = request(args.build).map_err(Failure::config)?;
+            commands::stage::run(&request, &args.stage, &args.input, &args.output).map_err(Failure::build)
         }
-        Command::Stage(args) => commands::stage::run(&request(args.build)?, &args.stage, &args.input, &args.output),
     }
+}
+
+fn binaryen(plan: &std::path::Path, input: &std::path::Path, output: &std::path::Path) -> Result<()> {
+    let plan = serde_json::from_slice(&std::fs::read(plan)?)?;
+    let rounds = crate::stages::optimize::optimize_file(&plan, input, output)?;
+    println!("{rounds}");
+    Ok(())
 }
 
 fn request(args: BuildArgs) -> Result<crate::plan::Request> {

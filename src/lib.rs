@@ -9,6 +9,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod digest;
+pub mod exit;
 pub mod guest;
 pub mod manifest;
 pub mod metadata_cache;

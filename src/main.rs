@@ -11,9 +11,9 @@ fn main() -> ExitCode {
     cargo_wasmship::ui::init_color(None);
     match cli::run(args) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            report(&error);
-            ExitCode::FAILURE
+        Err(failure) => {
+            report(&failure.error);
+            ExitCode::from(failure.code())
         }
     }
 }

@@ -34,6 +34,26 @@ pub fn prepare(real_out_dir: &Path) -> Result<()> {
     remove_stale(real_out_dir)
 }
 
+/// Another build held the output's lock for longer than `--lock-timeout` (its own exit code).
+#[derive(Debug)]
+pub struct LockTimeout {
+    pub path: PathBuf,
+    pub waited: Duration,
+}
+
+impl std::fmt::Display for LockTimeout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "another cargo-wasmship build held {} for {:?}; giving up\n  help: wait for it to finish, or raise --lock-timeout",
+            self.path.display(),
+            self.waited
+        )
+    }
+}
+
+impl std::error::Error for LockTimeout {}
+
 /// Held for the whole build; released (the file stays) on drop.
 pub struct OutputLock {
     _file: File,
@@ -62,12 +82,7 @@ pub fn lock(out_dir: &Path, timeout: Duration, on_wait: impl FnOnce(&Path)) -> R
                     say(&path);
                 }
                 if started.elapsed() >= timeout {
-                    bail!(
-                        "another cargo-wasmship build held {} for {:?}; giving up\n  \
-                         help: wait for it to finish, or raise --lock-timeout",
-                        path.display(),
-                        timeout
-                    );
+                    return Err(LockTimeout { path, waited: timeout }.into());
                 }
                 std::thread::sleep(Duration::from_millis(100));
             }

@@ -1,5 +1,5 @@
 //! What the user sees on stderr: cargo-style status lines, a spinner per running stage on a
-//! terminal (plain lines otherwise, or with -q), and the stage table at the end.
+//! terminal (plain lines otherwise), and the stage table at the end; with -q only warnings and errors.
 use crate::stages::{StageReport, StageStatus};
 use anstyle::{AnsiColor, Style};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
@@ -25,6 +25,8 @@ pub fn init_color(flag: Option<&str>) {
 
 pub struct Ui {
     spinners: bool,
+    /// `-q`: only warnings and errors.
+    quiet: bool,
     /// Parallel stages each get a spinner; lines printed meanwhile go above them.
     multi: MultiProgress,
 }
@@ -43,7 +45,7 @@ impl Running {
 impl Ui {
     pub fn new(quiet: bool) -> Ui {
         let terminal = std::io::stderr().is_terminal();
-        Ui { spinners: terminal && !quiet, multi: MultiProgress::new() }
+        Ui { spinners: terminal && !quiet, quiet, multi: MultiProgress::new() }
     }
 
     /// Through anstream: styles are dropped unless stderr takes them (see [`init_color`]).
@@ -53,6 +55,9 @@ impl Ui {
 
     /// A cargo-style line: a right-aligned green verb, then the message.
     pub fn status(&self, verb: &str, message: &str) {
+        if self.quiet {
+            return;
+        }
         self.line(&format!("{GREEN}{verb:>12}{GREEN:#} {message}"));
     }
 
@@ -84,6 +89,9 @@ impl Ui {
 
     /// The table printed at the end: stage, bytes, change, time.
     pub fn table(&self, reports: &[StageReport]) {
+        if self.quiet {
+            return;
+        }
         eprintln!();
         eprintln!("  {:<12} {:>11} {:>9} {:>9}  {}", "stage", "bytes", "change", "time", "notes");
         for report in reports {

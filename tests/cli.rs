@@ -143,3 +143,43 @@ fn the_kill_test_hook_is_compiled_out_of_release_builds() {
     assert!(attribute.starts_with("#[cfg(debug_assertions)]") && !attribute.contains("\nfn "), "{attribute}");
     assert!(source.contains("#[cfg(not(debug_assertions))]\nfn hold_for_kill_test(_staging: &Path) {}"));
 }
+
+#[test]
+fn quiet_prints_nothing_but_problems() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = std::process::Command::new(snapbox::cmd::cargo_bin!("cargo-wasmship"))
+        .args(["build", "-q", "--no-precompile", "--manifest-path"])
+        .arg(Fixture::Regex.manifest())
+        .arg("--out-dir")
+        .arg(dir.path().join("out"))
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    assert_eq!(String::from_utf8_lossy(&output.stderr), "", "-q printed status lines or the table");
+}
+
+#[test]
+fn the_dev_profile_builds_cargos_dev_profile() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = build(Fixture::Regex, &dir.path().join("out"), &["--profile", "dev", "--no-precompile"]);
+    assert_eq!(manifest.package.cargo_profile, "dev");
+    assert_eq!(manifest.stages[0].settings["cargo-profile"], "dev");
+    let optimize = manifest.stages.iter().find(|s| s.stage == cargo_wasmship::stages::Stage::Optimize).unwrap();
+    assert!(!optimize.ran, "no wasm-opt in the dev preset");
+}
+
+#[test]
+fn cargo_term_color_decides_colour_even_off_a_terminal() {
+    let run = |choice: &str| {
+        let output = std::process::Command::new(snapbox::cmd::cargo_bin!("cargo-wasmship"))
+            .args(["build", "--manifest-path", "/nonexistent/Cargo.toml"])
+            .env("CARGO_TERM_COLOR", choice)
+            .env_remove("NO_COLOR")
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    };
+    assert!(run("always").contains("\u{1b}["), "CARGO_TERM_COLOR=always colours a pipe");
+    assert!(!run("never").contains("\u{1b}["));
+    assert!(!run("auto").contains("\u{1b}["), "a pipe is not a terminal");
+}

@@ -42,11 +42,14 @@ struct Case<'a> {
     first_line: &'a str,
     /// What else the error must say (the file, the fix...).
     mentions: Vec<&'a str>,
+    /// The exit code: 2 for configuration found wrong before any stage, 1 for a build that
+    /// ran and failed (see `exit::Kind`).
+    exit: i32,
 }
 
 impl<'a> Case<'a> {
     fn new(args: &[&str], first_line: &'a str) -> Self {
-        Case { args: args.iter().map(|s| s.to_string()).collect(), env: vec![], first_line, mentions: vec![] }
+        Case { args: args.iter().map(|s| s.to_string()).collect(), env: vec![], first_line, mentions: vec![], exit: 1 }
     }
 
     fn manifest(mut self, path: impl AsRef<Path>) -> Self {
@@ -61,6 +64,12 @@ impl<'a> Case<'a> {
 
     fn env(mut self, key: &'a str, value: impl Into<String>) -> Self {
         self.env.push((key, value.into()));
+        self
+    }
+
+    /// A configuration error: found before any stage ran.
+    fn config_error(mut self) -> Self {
+        self.exit = 2;
         self
     }
 
@@ -92,7 +101,7 @@ impl<'a> Case<'a> {
         }
         let output = command.output().unwrap();
         let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-        assert!(!output.status.success(), "expected failure; stderr:\n{stderr}");
+        assert_eq!(output.status.code(), Some(self.exit), "exit code; stderr:\n{stderr}");
 
         let start = stderr.find("error: ").unwrap_or_else(|| panic!("no `error:` line in:\n{stderr}"));
         // Our error comes after cargo's own diagnostics, if any: ours is the last `error:`.
@@ -150,6 +159,7 @@ fn guest_is_not_a_cdylib() {
     Case::new(&[], "package `not-cdylib` is not a cdylib")
         .manifest(fixture("not-cdylib/Cargo.toml"))
         .mentions(&["not-cdylib/Cargo.toml", "crate-type = [\"cdylib\"]"])
+        .config_error()
         .fails();
 }
 
@@ -158,6 +168,7 @@ fn package_ambiguous_in_workspace() {
     Case::new(&[], "has several cdylib packages; pick one with -p/--package")
         .manifest(fixture("two-guests/Cargo.toml"))
         .mentions(&["alpha (cdylib), beta (cdylib)"])
+        .config_error()
         .fails();
 }
 
@@ -166,6 +177,7 @@ fn package_not_found_in_workspace() {
     Case::new(&["-p", "gamma"], "package `gamma` is not in the workspace")
         .manifest(fixture("two-guests/Cargo.toml"))
         .mentions(&["alpha (cdylib), beta (cdylib)"])
+        .config_error()
         .fails();
 }
 
@@ -187,6 +199,7 @@ fn unknown_key_names_key_file_and_nearest() {
     Case::new(&[], "unknown key `precompiel` in [package.metadata.wasmship.profile.release]")
         .manifest(guest.path().join("Cargo.toml"))
         .mentions(&["Cargo.toml", "did you mean `precompile`?"])
+        .config_error()
         .fails();
 }
 
@@ -196,6 +209,7 @@ fn wrong_type_names_key_expected_and_got() {
     Case::new(&[], "wrong type for key `wasm-opt` in [package.metadata.wasmship]")
         .manifest(guest.path().join("Cargo.toml"))
         .mentions(&["Cargo.toml", "expected a list of wasm-opt arguments or false, got a string (\"-Oz\")"])
+        .config_error()
         .fails();
 }
 
@@ -208,6 +222,7 @@ fn unknown_pass_is_refused_before_binaryen_runs() {
         Case::new(&[], "unknown wasm-opt pass or flag `--gufa-optimising` (optimize stage; binaryen did not run)")
             .manifest(guest.path().join("Cargo.toml"))
             .mentions(&["`wasm-opt` set in [package.metadata.wasmship]", "`--gufa-optimizing`"])
+            .config_error()
             .fails();
     assert!(!failure.stderr.contains("Building"), "no stage ran before the pass list was checked:\n{}", failure.stderr);
 }
@@ -218,6 +233,7 @@ fn unknown_wasm_feature_names_its_own_key() {
     Case::new(&[], "unknown wasm feature `simdd` in `wasm-features` (optimize stage; binaryen did not run)")
         .manifest(guest.path().join("Cargo.toml"))
         .mentions(&["`wasm-features` set in [package.metadata.wasmship]", "did you mean `simd`?"])
+        .config_error()
         .fails();
 }
 
@@ -227,6 +243,7 @@ fn malformed_pass_list() {
         .manifest(fixture("bad-init/Cargo.toml"))
         .target_dir("good")
         .mentions(&["did you mean `-Oz`?"])
+        .config_error()
         .fails();
 }
 
@@ -326,6 +343,7 @@ fn unsupported_precompile_triple_lists_supported_ones() {
         Case::new(&["--precompile", triple], &format!("cannot precompile for `{triple}`"))
             .manifest(fixture("bad-init/Cargo.toml"))
             .mentions(&["supported: architectures x86_64, aarch64, s390x", "(precompile stage)"])
+            .config_error()
             .fails();
     }
 }
@@ -345,6 +363,7 @@ fn undefined_profile_lists_defined_ones() {
     Case::new(&["--profile", "fsat"], "profile `fsat` is not defined")
         .manifest(fixture("regex-guest/Cargo.toml"))
         .mentions(&["release, dev, fast", "did you mean `--profile fast`?"])
+        .config_error()
         .fails();
 }
 

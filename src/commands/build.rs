@@ -2,6 +2,7 @@
 //! run the stages in order, and write the artifacts and manifest atomically.
 use crate::cache::{Cache, Corrupt};
 use crate::config::{Encoding, Profile};
+use crate::exit::Failure;
 use crate::manifest::{self, InputInfo, Limits, Manifest, PackageInfo, PrecompiledInfo, ProfileInfo, Tool, Toolchain};
 use crate::output::{self, Staging};
 use crate::pipeline::{Done, Product, Runner};
@@ -26,14 +27,15 @@ pub struct Outcome {
     pub fresh: bool,
 }
 
-pub fn run(request: &Request) -> Result<Outcome> {
+pub fn run(request: &Request) -> Result<Outcome, Failure> {
     let ui = Ui::new(request.quiet);
-    let plan = plan(request, &ui)?;
+    let plan = plan(request, &ui).map_err(Failure::config)?;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(request.jobs.unwrap_or(0))
         .build()
-        .context("starting the worker threads")?;
-    pool.install(|| execute(request, &plan, &ui))
+        .context("starting the worker threads")
+        .map_err(Failure::build)?;
+    pool.install(|| execute(request, &plan, &ui)).map_err(Failure::build)
 }
 
 fn execute(request: &Request, plan: &Plan, ui: &Ui) -> Result<Outcome> {

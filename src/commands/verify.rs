@@ -149,5 +149,17 @@ pub fn run(target: &Path, ui: &crate::ui::Ui) -> Result<()> {
         message.push_str(&format!("\n  {p}"));
     }
     message.push_str("\n  help: do not deploy this directory; rebuild it with `cargo wasmship build`");
-    bail!(message)
+    Err(ProblemsFound(message).into())
 }
+
+/// The directory was read and is wrong (its own exit code, apart from unreadable input).
+#[derive(Debug)]
+pub struct ProblemsFound(pub String);
+
+impl std::fmt::Display for ProblemsFound {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ProblemsFound {}

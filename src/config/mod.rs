@@ -81,8 +81,9 @@ pub fn resolve(name: &str, sources: &[MetadataSource<'_>], cli: Layer) -> Result
 
 fn builtin_preset(name: &str) -> Vec<Layer> {
     let keys = match name {
-        // Fast inner loop: pre-init and precompile still run so behaviour matches release.
-        "dev" => serde_json::json!({ "wasm-opt": false, "compress": false }),
+        // Fast inner loop: cargo's dev profile, no wasm-opt, no compression; pre-init and
+        // precompile still run so behaviour matches release.
+        "dev" => serde_json::json!({ "cargo-profile": "dev", "wasm-opt": false, "compress": false }),
         _ => return vec![],
     };
     vec![Layer {
