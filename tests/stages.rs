@@ -392,3 +392,87 @@ fn init_sees_fixed_file_metadata_and_sorted_listings() {
     let epoch: i64 = std::env::var("SOURCE_DATE_EPOCH").ok().and_then(|s| s.parse().ok()).unwrap_or(0);
     assert_eq!(guest.call("words_mtime", &[]), epoch, "init saw the fixed clock's time, not the file's");
 }
+
+/// binaryen 116's own option list, read from its sources (the wasm-opt-sys crate this build
+/// compiled): `"--flag"`/`"-f"` literals in the files that declare wasm-opt's options.
+fn binaryen_options() -> Vec<String> {
+    let metadata = cargo_metadata::MetadataCommand::new()
+        .manifest_path(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"))
+        .exec()
+        .unwrap();
+    let sys = metadata.packages.iter().find(|p| p.name.as_str() == "wasm-opt-sys").expect("wasm-opt-sys in the graph");
+    let tools = sys.manifest_path.parent().unwrap().join("binaryen/src/tools");
+    let mut flags = Vec::new();
+    for file in ["optimization-options.h", "tool-options.h", "wasm-opt.cpp"] {
+        let text = std::fs::read_to_string(tools.join(file)).unwrap();
+        for literal in text.split('"').skip(1).step_by(2) {
+            let flag = literal.trim();
+            let is_flag = flag.starts_with('-') && flag.len() > 2 && !flag.ends_with('-') && !flag.contains(' ');
+            if is_flag && !flags.iter().any(|f| f == flag) {
+                flags.push(flag.to_string());
+            }
+        }
+    }
+    flags
+}
+
+#[test]
+fn every_wasm_opt_flag_of_binaryen_116_is_taken_or_refused_with_a_reason() {
+    let flags = binaryen_options();
+    assert!(flags.len() > 60, "found binaryen's options: {flags:?}");
+    let registered = wasm_opt::base::pass_registry::get_registered_names();
+    for flag in &flags {
+        let mut args = vec!["-O1".to_string(), flag.clone()];
+        let value = match flag.as_str() {
+            "--pass-arg" | "-pa" => Some("key@value"),
+            "--optimize-level"
+            | "-ol"
+            | "--shrink-level"
+            | "-s"
+            | "--always-inline-max-function-size"
+            | "-aimfs"
+            | "--flexible-inline-max-function-size"
+            | "-fimfs"
+            | "--one-caller-inline-max-function-size"
+            | "-ocimfs"
+            | "--partial-inlining-ifs"
+            | "-pii" => Some("2"),
+            _ => None,
+        };
+        args.extend(value.map(str::to_string));
+        match optimize::passes::parse(&args, &registered) {
+            Ok(_) => {}
+            Err(error) => {
+                let error = error.to_string();
+                assert!(
+                    error.contains("is not taken here: "),
+                    "`{flag}` is neither taken nor refused with a reason: {error}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn converge_measures_size_as_wasm_opt_does() {
+    // wasm-opt compares the module's size written without debug info; names, which the
+    // passes keep for debug.wasm, must not decide when to stop.
+    let snapshot = preinit::run(&raw_wasm(Fixture::Regex), &preinit_config(Fixture::Regex)).unwrap();
+    assert!(ModuleFacts::read(&snapshot.bytes).unwrap().custom_sections.iter().any(|s| s == "name"));
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.wasm");
+    std::fs::write(&input, &snapshot.bytes).unwrap();
+    let mut module = wasm_opt::base::Module::new();
+    let mut reader = wasm_opt::base::ModuleReader::new();
+    reader.set_debug_info(true);
+    reader.read_binary(&input, &mut module, None).unwrap();
+    let scratch = dir.path().join("out.wasm");
+    let measured = optimize::converge_size(&mut module, &scratch).unwrap();
+    let mut writer = wasm_opt::base::ModuleWriter::new();
+    writer.set_debug_info(true);
+    writer.write_binary(&mut module, &scratch).unwrap();
+    let with_names = std::fs::read(&scratch).unwrap();
+    let without = cargo_wasmship::stages::strip::remove_custom_sections(&with_names, |n| n == "name").unwrap();
+    assert!(measured < with_names.len() as u64);
+    assert_eq!(measured, without.len() as u64);
+}

@@ -137,7 +137,7 @@ pub fn optimize_file(plan: &PassPlan, input: &Path, output: &Path) -> Result<u32
     // Explicit toggles win over the target_features section.
     let (enable, disable) = explicit_features(plan);
     module.apply_features(enable, disable);
-    if !validate_wasm(&mut module) {
+    if !plan.no_validation && !validate_wasm(&mut module) {
         bail!(
             "binaryen 116 rejected the module as invalid (optimize stage)\n  \
              help: if the guest uses a feature binaryen needs told about, add it, e.g. `wasm-features = [\"simd\"]`; \
@@ -148,18 +148,18 @@ pub fn optimize_file(plan: &PassPlan, input: &Path, output: &Path) -> Result<u32
     run_steps(&mut module, plan);
     let mut rounds = 1;
     if plan.converge {
-        let mut last = binary_size(&mut module, output)?;
+        let mut last = converge_size(&mut module, output)?;
         loop {
             run_steps(&mut module, plan);
             rounds += 1;
-            let size = binary_size(&mut module, output)?;
+            let size = converge_size(&mut module, output)?;
             if size >= last {
                 break;
             }
             last = size;
         }
     }
-    if !validate_wasm(&mut module) {
+    if !plan.no_validation && !validate_wasm(&mut module) {
         bail!("binaryen produced an invalid module (optimize stage); please report this with the pass list");
     }
     write_module(&mut module, output)?;
@@ -276,7 +276,24 @@ fn pass_options(plan: &PassPlan, optimize_level: i32, shrink_level: i32) -> Pass
     for (key, value) in &plan.pass_args {
         options.set_arguments(key, value);
     }
-    options.set_inlining_options(InliningOptions::new());
+    let mut inlining = InliningOptions::new();
+    let wanted = &plan.inlining;
+    if let Some(size) = wanted.always_inline_max_function_size {
+        inlining.set_always_inline_max_size(size);
+    }
+    if let Some(size) = wanted.flexible_inline_max_function_size {
+        inlining.set_flexible_inline_max_size(size);
+    }
+    if let Some(size) = wanted.one_caller_inline_max_function_size {
+        inlining.set_one_caller_inline_max_size(size);
+    }
+    if wanted.inline_functions_with_loops {
+        inlining.set_allow_functions_with_loops(true);
+    }
+    if let Some(ifs) = wanted.partial_inlining_ifs {
+        inlining.set_partial_inlining_ifs(ifs);
+    }
+    options.set_inlining_options(inlining);
     options
 }
 
@@ -284,6 +301,8 @@ fn default_features(plan: &PassPlan) -> FeatureSet {
     let mut set = FeatureSet::new();
     if plan.all_features {
         set.set_all();
+    } else if plan.mvp_features {
+        set.set_mvp();
     } else {
         set.set(Feature::Default, true);
     }
@@ -326,14 +345,20 @@ fn feature(name: &str) -> Feature {
 }
 
 fn write_module(module: &mut Module, path: &Path) -> Result<()> {
+    write_module_with(module, path, true)
+}
+
+fn write_module_with(module: &mut Module, path: &Path, debug_info: bool) -> Result<()> {
     let mut writer = ModuleWriter::new();
-    writer.set_debug_info(true);
+    writer.set_debug_info(debug_info);
     writer
         .write_binary(module, path)
         .map_err(|e| anyhow!("binaryen could not write the module to {}: {e} (optimize stage)", path.display()))
 }
 
-fn binary_size(module: &mut Module, scratch: &Path) -> Result<u64> {
-    write_module(module, scratch)?;
+/// The size `--converge` compares, measured as wasm-opt measures it: the module written
+/// without debug info (no name section), so names, which the passes keep, do not count.
+pub fn converge_size(module: &mut Module, scratch: &Path) -> Result<u64> {
+    write_module_with(module, scratch, false)?;
     Ok(std::fs::metadata(scratch).with_context(|| format!("reading {}", scratch.display()))?.len())
 }
