@@ -256,27 +256,31 @@ fn cache_keys_carry_the_identity_of_the_tool_build() {
 
 #[test]
 fn concurrent_builds_share_one_cache() {
+    // Separate cargo target dirs: cargo's own lock would otherwise run the two builds one
+    // after the other, and the cache would never see two writers at once.
     let ws = workspace();
     let other = workspace();
     let shared = ws.cache.clone();
-    let run = |out: PathBuf| {
+    let run = |out: PathBuf, target: &str| {
         let shared = shared.clone();
+        let target = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cache-tests-concurrent").join(target);
         std::thread::spawn(move || {
             Command::new(snapbox::cmd::cargo_bin!("cargo-wasmship"))
                 .args(["build", "-q", "--manifest-path"])
                 .arg(guest())
                 .arg("--target-dir")
-                .arg(Path::new(env!("CARGO_TARGET_TMPDIR")).join("cache-tests"))
+                .arg(target)
                 .arg("--out-dir")
                 .arg(out)
                 .arg("--cache-dir")
                 .arg(shared)
+                .args(["--precompile", "host,aarch64-unknown-linux-gnu,x86_64-pc-windows-msvc"])
                 .output()
                 .unwrap()
         })
     };
-    let a = run(ws.out.clone());
-    let b = run(other.out.clone());
+    let a = run(ws.out.clone(), "a");
+    let b = run(other.out.clone(), "b");
     for output in [a.join().unwrap(), b.join().unwrap()] {
         assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     }
@@ -288,6 +292,15 @@ fn concurrent_builds_share_one_cache() {
         .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with(".tmp"))
         .collect();
     assert!(temporary.is_empty(), "no half-written cache files: {temporary:?}");
+    // Every entry reads, every blob is whole: no torn write from the two writers.
+    for entry in cache_files(&ws, "entries") {
+        let parsed: serde_json::Value = serde_json::from_slice(&std::fs::read(&entry).unwrap()).unwrap();
+        assert!(parsed["output"]["sha256"].is_string(), "{}", entry.display());
+    }
+    for blob in cache_files(&ws, "blobs") {
+        let bytes = std::fs::read(&blob).unwrap();
+        assert_eq!(cargo_wasmship::digest::sha256_hex(&bytes), blob.file_name().unwrap().to_string_lossy());
+    }
 }
 
 #[test]

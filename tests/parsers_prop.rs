@@ -1,6 +1,8 @@
 //! Property tests for everything that parses outside input: the manifest reader, the profile
-//! layering over arbitrary metadata, `--set` values and wasm-opt pass lists. None may panic;
-//! each answers Ok or a clear Err. Scale with PROPTEST_CASES (CI runs the default).
+//! layering over arbitrary metadata, `--set` values and wasm-opt pass lists. Each property
+//! states what the answer must be, not only that there is one: what is accepted round-trips
+//! or obeys the layering rules, and an error names the input at fault. Scale with
+//! PROPTEST_CASES (CI runs the default).
 use cargo_wasmship::config::{self, Layer, MetadataSource};
 use cargo_wasmship::manifest::Manifest;
 use cargo_wasmship::stages::optimize::passes;
@@ -110,59 +112,114 @@ fn sample_manifest() -> Manifest {
     serde_json::from_value(value).expect("sample manifest")
 }
 
+/// The value a layer chain gives `key`: the last table (in layering order) that sets it.
+fn last_set<'a>(tables: &[&'a Value], key: &str) -> Option<&'a Value> {
+    tables.iter().rev().find_map(|t| t.get(key))
+}
+
 proptest! {
     #[test]
-    fn manifest_reader_never_panics_on_arbitrary_text(text in "\\PC{0,400}") {
-        let _ = Manifest::parse(&text);
+    fn only_schema_2_json_objects_are_accepted(text in "\\PC{0,400}") {
+        if Manifest::parse(&text).is_ok() {
+            let value: Value = serde_json::from_str(&text).expect("accepted text is JSON");
+            prop_assert_eq!(&value["schema_version"], &json!(2));
+        }
     }
 
     #[test]
-    fn manifest_reader_never_panics_on_damaged_manifests(cut in 0usize..6000, flips in prop::collection::vec((0usize..6000, any::<u8>()), 0..8)) {
-        let mut bytes = sample_manifest().to_json().into_bytes();
-        for (at, byte) in flips {
+    fn a_damaged_manifest_is_refused_or_round_trips(cut in 0usize..6000, flips in prop::collection::vec((0usize..6000, any::<u8>()), 0..8)) {
+        let original = sample_manifest();
+        let mut bytes = original.to_json().into_bytes();
+        for (at, byte) in &flips {
             let at = at % bytes.len();
-            bytes[at] = byte;
+            bytes[at] = *byte;
         }
         bytes.truncate(cut.min(bytes.len()));
-        let _ = Manifest::parse(&String::from_utf8_lossy(&bytes));
-    }
-
-    #[test]
-    fn manifest_reader_never_panics_on_arbitrary_json(value in json_value()) {
-        let _ = Manifest::parse(&value.to_string());
-        let mut with_version = value;
-        if let Value::Object(map) = &mut with_version {
-            map.insert("schema_version".into(), json!(1));
+        if let Ok(read) = Manifest::parse(&String::from_utf8_lossy(&bytes)) {
+            // Whatever was accepted is a manifest in its own right: it writes and reads back equal.
+            prop_assert_eq!(Manifest::parse(&read.to_json()).unwrap(), read.clone());
+            if flips.is_empty() && cut >= bytes.len() {
+                prop_assert_eq!(read, original);
+            }
         }
-        let _ = Manifest::parse(&with_version.to_string());
     }
 
     #[test]
-    fn profile_layering_never_panics(package in prop_oneof![3 => wasmship_table(), 1 => json_value()], workspace in prop_oneof![3 => wasmship_table(), 1 => json_value()], name in prop::sample::select(vec!["release", "dev", "fast", "x"])) {
-        let package = json!({ "wasmship": package });
-        let workspace = json!({ "wasmship": workspace });
+    fn arbitrary_json_needs_the_schema_version_and_every_field(value in json_value()) {
+        let mut with_version = value.clone();
+        if let Value::Object(map) = &mut with_version {
+            map.insert("schema_version".into(), json!(2));
+        }
+        for candidate in [&value, &with_version] {
+            if let Ok(read) = Manifest::parse(&candidate.to_string()) {
+                // Only a value with every required field of schema 2 reads.
+                let back: Value = serde_json::from_str(&read.to_json()).unwrap();
+                for field in ["tool", "toolchain", "package", "profile", "input", "stages", "engine", "limits", "artifacts"] {
+                    prop_assert!(candidate.get(field).is_some() && back.get(field).is_some(), "{} missing", field);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn layering_follows_the_documented_order(package in wasmship_table(), workspace in wasmship_table(), name in prop::sample::select(vec!["release", "fast"])) {
+        let package_metadata = json!({ "wasmship": package });
+        let workspace_metadata = json!({ "wasmship": workspace });
         let sources = [
-            MetadataSource { scope: "workspace", manifest: Path::new("/w/Cargo.toml"), metadata: &workspace },
-            MetadataSource { scope: "package", manifest: Path::new("/w/g/Cargo.toml"), metadata: &package },
+            MetadataSource { scope: "workspace", manifest: Path::new("/w/Cargo.toml"), metadata: &workspace_metadata },
+            MetadataSource { scope: "package", manifest: Path::new("/w/g/Cargo.toml"), metadata: &package_metadata },
         ];
         let cli = Layer { table: "the command line".into(), file: None, base_dir: PathBuf::from("/"), keys: Default::default() };
-        if let Err(error) = config::resolve(name, &sources, cli) {
-            prop_assert!(!error.to_string().is_empty());
+        let empty = json!({});
+        let profile_of = |t: &Value| t.get("profile").and_then(|p| p.get(name)).unwrap_or(&empty).clone();
+        let (wp, pp) = (profile_of(&workspace), profile_of(&package));
+        let order = [&workspace, &wp, &package, &pp];
+        match config::resolve(name, &sources, cli) {
+            Ok(profile) => {
+                // Integer keys with one meaning: the value must be the last layer's.
+                for (key, got) in [("gzip-level", profile.gzip_level), ("brotli-quality", profile.brotli_quality), ("brotli-window", profile.brotli_window)] {
+                    if let Some(value) = last_set(&order, key) {
+                        prop_assert_eq!(Some(got as u64), value.as_u64(), "{} from the last layer that sets it", key);
+                    }
+                }
+            }
+            Err(error) => {
+                // The error names a key or profile from the input, or the table that is wrong.
+                let text = error.to_string();
+                let first = text.lines().next().unwrap_or_default();
+                let named = first.contains("wasmship") || first.contains(&format!("profile `{name}`"))
+                    || [&workspace, &package, &wp, &pp].iter().any(|t| {
+                        t.as_object().is_some_and(|m| m.keys().any(|k| first.contains(&format!("`{k}")) || first.contains(&format!("`engine.{k}"))))
+                    })
+                    || first.contains("`engine.");
+                prop_assert!(named, "error names nothing from the input: {}", text);
+            }
         }
     }
 
     #[test]
-    fn set_parser_never_panics(arg in "\\PC{0,60}") {
-        if let Ok((key, _)) = config::parse_set(&arg) {
-            prop_assert!(arg.contains('='));
-            let written = arg.split_once('=').unwrap().0.trim();
-            // `engine.x=v` sets key `x` of the table key `engine`.
-            prop_assert_eq!(key.as_str(), written.split_once('.').map_or(written, |(table, _)| table));
+    fn set_values_parse_as_toml(key in prop::sample::select(vec!["gzip-level", "wasm-opt", "name", "engine.epoch-interruption"]), value in prop_oneof![
+        any::<i32>().prop_map(|n| n.to_string()),
+        any::<bool>().prop_map(|b| b.to_string()),
+        "[a-z]{1,8}".prop_map(|s| format!("\"{s}\"")),
+        prop::collection::vec("[a-zA-Z-]{1,6}", 0..4).prop_map(|v| format!("{v:?}")),
+    ]) {
+        let (parsed_key, parsed) = config::parse_set(&format!("{key}={value}")).unwrap();
+        let expected: Value = serde_json::to_value(toml::from_str::<toml::Table>(&format!("v = {value}")).unwrap()["v"].clone()).unwrap();
+        match key.split_once('.') {
+            Some((table, inner)) => {
+                prop_assert_eq!(parsed_key.as_str(), table);
+                prop_assert_eq!(&parsed[inner], &expected);
+            }
+            None => {
+                prop_assert_eq!(parsed_key.as_str(), key);
+                prop_assert_eq!(parsed, expected);
+            }
         }
     }
 
     #[test]
-    fn pass_lists_parse_or_fail_clearly(tokens in prop::collection::vec(pass_token(), 0..10)) {
+    fn pass_lists_run_only_registered_passes_or_name_the_bad_token(tokens in prop::collection::vec(pass_token(), 0..10)) {
         match passes::parse(&tokens, registered()) {
             Ok(plan) => {
                 prop_assert!(!plan.steps.is_empty());
@@ -172,7 +229,11 @@ proptest! {
                     }
                 }
             }
-            Err(error) => prop_assert!(!error.to_string().is_empty()),
+            Err(error) => {
+                let first = error.to_string().lines().next().unwrap_or_default().to_string();
+                let names_a_token = tokens.iter().flat_map(|t| t.split_whitespace()).any(|t| first.contains(&format!("`{}", t.split('=').next().unwrap_or(t))));
+                prop_assert!(names_a_token || first.contains("runs no passes"), "{}", first);
+            }
         }
     }
 }
