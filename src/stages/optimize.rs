@@ -2,6 +2,7 @@
 //! downloaded). The ordered pass list is parsed and checked by [`passes`] before binaryen
 //! sees it. Features come from the module's `target_features` section, which is why this
 //! stage runs before strip, plus any explicit `--enable-*`/`--disable-*`.
+mod detect;
 pub mod passes;
 
 use super::{Stage, StageOutput, StageReport};
@@ -98,9 +99,17 @@ pub fn plan(config: &OptimizeConfig) -> Result<Option<PassPlan>> {
 pub fn run(wasm: &[u8], config: &OptimizeConfig) -> Result<StageOutput> {
     let started = Instant::now();
     let settings = config.settings();
-    let Some(plan) = plan(config)? else {
+    let Some(mut plan) = plan(config)? else {
         return Ok(StageOutput::skipped(Stage::Optimize, wasm, settings, "wasm-opt = false"));
     };
+    let mut notes = Vec::new();
+    if !crate::wasm::ModuleFacts::read(wasm)?.custom_sections.iter().any(|s| s == "target_features") {
+        // Explicit `--disable-*` still wins: it is applied after these.
+        let used: Vec<&str> =
+            detect::used_features(wasm).into_iter().filter(|f| !plan.disable_features.iter().any(|d| d == f)).collect();
+        notes.push(format!("no target_features section; told binaryen the features it uses: {}", used.join(", ")));
+        plan.enable_features.extend(used.iter().map(|f| f.to_string()));
+    }
 
     // Binaryen reads and writes files; DWARF cannot survive these passes, names can.
     let input = super::strip::remove_custom_sections(wasm, |name| name.starts_with(".debug_"))?;
@@ -118,6 +127,7 @@ pub fn run(wasm: &[u8], config: &OptimizeConfig) -> Result<StageOutput> {
     };
     let output = std::fs::read(&out_path).with_context(|| format!("reading {}", out_path.display()))?;
     let mut report = StageReport::new(Stage::Optimize, wasm, &output, started, settings);
+    report.notes = notes;
     if plan.converge {
         report = report.note(format!("converged after {rounds} rounds"));
     }
@@ -212,22 +222,38 @@ fn optimize_in_child(exe: &Path, plan: &PassPlan, input: &Path, output: &Path, s
     )
 }
 
-/// What binaryen printed, without our own `error:` lines, bounded to one screen: the last
-/// [`SAID_LINES`] lines, each cut at [`SAID_WIDTH`] characters, indented under a `|`.
+/// What binaryen printed, without our own `error:` lines, bounded to one screen: each
+/// validator finding's headline (binaryen prints the whole offending expression under it),
+/// the first finding's expression in part, or else the first and last lines.
 fn binaryen_said(stderr: &str) -> String {
     let lines: Vec<&str> =
         stderr.lines().take_while(|l| !l.starts_with("error: ")).filter(|l| !l.trim().is_empty()).collect();
-    let skipped = lines.len().saturating_sub(SAID_LINES);
-    let mut out: Vec<String> = Vec::new();
-    if skipped > 0 {
-        out.push(format!("    | ... {skipped} earlier lines"));
-    }
-    for line in &lines[skipped..] {
+    let findings: Vec<usize> =
+        lines.iter().enumerate().filter(|(_, l)| l.contains("[wasm-validator error")).map(|(i, _)| i).collect();
+    let mut shown: Vec<String> = Vec::new();
+    let show = |line: &str| {
         let cut: String = line.chars().take(SAID_WIDTH).collect();
         let more = if cut.len() < line.len() { " ..." } else { "" };
-        out.push(format!("    | {cut}{more}"));
+        format!("    | {cut}{more}")
+    };
+    if let Some(&first) = findings.first() {
+        let context_end = findings.get(1).copied().unwrap_or(lines.len()).min(first + 6);
+        shown.extend(lines[first..context_end].iter().map(|l| show(l)));
+        for &at in findings.iter().skip(1).take(SAID_LINES / 3) {
+            shown.push(show(lines[at]));
+        }
+        let hidden = findings.len().saturating_sub(1 + SAID_LINES / 3);
+        if hidden > 0 {
+            shown.push(format!("    | ... and {hidden} more findings"));
+        }
+    } else if lines.len() <= SAID_LINES {
+        shown.extend(lines.iter().map(|l| show(l)));
+    } else {
+        shown.extend(lines[..SAID_LINES / 2].iter().map(|l| show(l)));
+        shown.push(format!("    | ... {} lines ...", lines.len() - SAID_LINES));
+        shown.extend(lines[lines.len() - SAID_LINES / 2..].iter().map(|l| show(l)));
     }
-    out.join("\n")
+    shown.join("\n")
 }
 
 const SAID_LINES: usize = 24;
