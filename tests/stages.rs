@@ -297,8 +297,8 @@ fn instructions_wizer_refuses_are_named_with_their_function() {
     assert!(error.contains("Wizer cannot snapshot tables") && error.contains("+atomics"), "advice for both: {error}");
 }
 
-/// A valid module that uses `memory.copy` (bulk memory) with no `target_features` section,
-/// so binaryen's validator, told only the default features, rejects it.
+/// A valid module that uses `memory.copy` (bulk memory) while its `target_features` section
+/// claims only sign-ext, so binaryen's validator, told what the section says, rejects it.
 fn module_binaryen_rejects() -> Vec<u8> {
     use wasm_encoder::*;
     let mut module = Module::new();
@@ -319,6 +319,9 @@ fn module_binaryen_rejects() -> Vec<u8> {
     copy.instructions().i32_const(0).i32_const(8).i32_const(8).memory_copy(0, 0).end();
     code.function(&copy);
     module.section(&code);
+    // One feature, `+sign-ext`: prefix byte, then the name as a wasm string.
+    let data: Vec<u8> = [&[1u8, b'+', 8][..], b"sign-ext"].concat();
+    module.section(&CustomSection { name: "target_features".into(), data: data.into() });
     module.finish()
 }
 
