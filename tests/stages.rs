@@ -297,9 +297,9 @@ fn instructions_wizer_refuses_are_named_with_their_function() {
     assert!(error.contains("Wizer cannot snapshot tables") && error.contains("+atomics"), "advice for both: {error}");
 }
 
-/// A valid module that uses `memory.copy` (bulk memory) while its `target_features` section
-/// claims only sign-ext, so binaryen's validator, told what the section says, rejects it.
-fn module_binaryen_rejects() -> Vec<u8> {
+/// A valid module whose one function uses `memory.copy` (bulk memory), with the given
+/// `target_features` entries (`b"+sign-ext"`...), or no such section.
+fn module_using_bulk_memory(target_features: Option<&[&[u8]]>) -> Vec<u8> {
     use wasm_encoder::*;
     let mut module = Module::new();
     let mut types = TypeSection::new();
@@ -311,23 +311,35 @@ fn module_binaryen_rejects() -> Vec<u8> {
     let mut memories = MemorySection::new();
     memories.memory(MemoryType { minimum: 1, maximum: None, memory64: false, shared: false, page_size_log2: None });
     module.section(&memories);
-    let mut exports = ExportSection::new();
-    exports.export("copy", ExportKind::Func, 0);
-    module.section(&exports);
     let mut code = CodeSection::new();
     let mut copy = Function::new([]);
     copy.instructions().i32_const(0).i32_const(8).i32_const(8).memory_copy(0, 0).end();
     code.function(&copy);
     module.section(&code);
-    // One feature, `+sign-ext`: prefix byte, then the name as a wasm string.
-    let data: Vec<u8> = [&[1u8, b'+', 8][..], b"sign-ext"].concat();
-    module.section(&CustomSection { name: "target_features".into(), data: data.into() });
+    if let Some(entries) = target_features {
+        // A count, then per feature a prefix byte and the name as a wasm string.
+        let mut data = vec![entries.len() as u8];
+        for entry in entries {
+            data.push(entry[0]);
+            data.push((entry.len() - 1) as u8);
+            data.extend(&entry[1..]);
+        }
+        module.section(&CustomSection { name: "target_features".into(), data: data.into() });
+    }
     module.finish()
 }
 
 #[test]
+fn without_target_features_optimize_finds_the_features_in_the_code() {
+    let wasm = module_using_bulk_memory(None);
+    let optimized = optimize::run(&wasm, &passes(&["-Oz"])).expect("binaryen is told about bulk memory");
+    assert!(optimized.report.notes.iter().any(|n| n.ends_with("told binaryen the features it uses: bulk-memory")));
+}
+
+#[test]
 fn binaryens_own_findings_reach_the_user() {
-    let wasm = module_binaryen_rejects();
+    // The section claims sign-ext only: binaryen believes it, and rejects memory.copy.
+    let wasm = module_using_bulk_memory(Some(&[b"+sign-ext"]));
     cargo_wasmship::wasm::validate(&wasm).expect("a valid module");
     let error = optimize::run(&wasm, &passes(&["-Oz"])).err().expect("binaryen rejects it").to_string();
     assert!(error.starts_with("binaryen 116 rejected the module as invalid (optimize stage)"), "{error}");
@@ -440,18 +452,7 @@ fn every_wasm_opt_flag_of_binaryen_116_is_taken_or_refused_with_a_reason() {
         let mut args = vec!["-O1".to_string(), flag.clone()];
         let value = match flag.as_str() {
             "--pass-arg" | "-pa" => Some("key@value"),
-            "--optimize-level"
-            | "-ol"
-            | "--shrink-level"
-            | "-s"
-            | "--always-inline-max-function-size"
-            | "-aimfs"
-            | "--flexible-inline-max-function-size"
-            | "-fimfs"
-            | "--one-caller-inline-max-function-size"
-            | "-ocimfs"
-            | "--partial-inlining-ifs"
-            | "-pii" => Some("2"),
+            flag if optimize::passes::takes_value(flag) => Some("2"),
             _ => None,
         };
         args.extend(value.map(str::to_string));

@@ -245,7 +245,7 @@ fn parse_long(plan: &mut PassPlan, token: &str, registered: &[String]) -> Result
 }
 
 /// Flags that take a value (`-ol 3` or `--optimize-level=3`).
-fn takes_value(flag: &str) -> bool {
+pub fn takes_value(flag: &str) -> bool {
     matches!(
         flag,
         "--pass-arg"
