@@ -25,6 +25,9 @@ enum Command {
     /// Check an output directory against its manifest.json: sizes, sha256, integrity, that
     /// .br/.gz decode to their module, and no missing or extra files.
     Verify(VerifyArgs),
+    /// Serve an output directory's web files on 127.0.0.1 the way the deploy files say, with a
+    /// demo page that loads the guest in a browser.
+    Serve(ServeArgs),
     /// Run one stage on one file with the guest profile's settings (for benchmarks).
     #[command(hide = true)]
     Stage(StageArgs),
@@ -40,6 +43,22 @@ struct StageArgs {
     input: PathBuf,
     #[arg(short, long)]
     output: PathBuf,
+    #[command(flatten)]
+    build: BuildArgs,
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// The output directory or its manifest.json [default: the guest profile's output directory].
+    #[arg(value_name = "DIR|MANIFEST")]
+    path: Option<PathBuf>,
+    /// Port on 127.0.0.1; 0 picks a free one.
+    #[arg(long, default_value_t = 8080)]
+    port: u16,
+    /// What the demo page calls: `export(args)` with integers or "strings", e.g. 'verdict("https://a.b/")'.
+    #[arg(long, value_name = "CALL")]
+    call: Option<String>,
+    /// Without a path: which guest and profile to serve the output of, as for `build`.
     #[command(flatten)]
     build: BuildArgs,
 }
@@ -249,6 +268,17 @@ pub fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<(), Fai
                 }
             };
             commands::verify::run(&path, &ui).map_err(Failure::verify)
+        }
+        Command::Serve(args) => {
+            let path = match args.path {
+                Some(path) => path,
+                None => {
+                    let request = request(args.build).map_err(Failure::config)?;
+                    crate::plan::locate(&request).map_err(Failure::config)?.out_dir
+                }
+            };
+            let options = commands::serve::ServeOptions { port: args.port, call: args.call };
+            commands::serve::run(&path, &options).map_err(Failure::config)
         }
         Command::Binaryen { plan, input, output } => binaryen(&plan, &input, &output).map_err(Failure::build),
         Command::Stage(args) => {

@@ -115,6 +115,9 @@ impl Staging {
     /// Writes one file into the staging directory and flushes it to disk.
     pub fn write(&self, name: &str, bytes: &[u8]) -> Result<()> {
         let path = self.dir.join(name);
+        if let Some(parent) = path.parent().filter(|p| *p != self.dir) {
+            fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+        }
         let mut file = File::create(&path).with_context(|| format!("creating {}", path.display()))?;
         file.write_all(bytes).with_context(|| format!("writing {}", path.display()))?;
         file.sync_all().with_context(|| format!("flushing {}", path.display()))?;

@@ -35,9 +35,7 @@ fn check_artifacts(out: &Path, manifest: &Manifest) {
     let mut expected_files: Vec<String> = manifest.artifacts.iter().map(|a| a.file.clone()).collect();
     expected_files.push("manifest.json".into());
     expected_files.sort();
-    let mut files: Vec<String> =
-        std::fs::read_dir(out).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
-    files.sort();
+    let files: Vec<String> = common::dir_contents(out).into_keys().collect();
     assert_eq!(files, expected_files, "the output holds exactly the manifest's artifacts");
 
     for artifact in &manifest.artifacts {
@@ -100,7 +98,10 @@ fn profile_and_flags_shape_the_output() {
     let manifest = build(Fixture::Regex, &out, &["--profile", "fast", "--no-hash-names"]);
     check_artifacts(&out, &manifest);
     let names: Vec<&str> = manifest.artifacts.iter().map(|a| a.file.as_str()).collect();
-    assert_eq!(names, ["regex_guest.wasm", "regex_guest.wasm.gz", "regex_guest.debug.wasm"]);
+    assert_eq!(
+        names,
+        ["web/regex_guest.wasm", "web/regex_guest.wasm.gz", "regex_guest.debug.wasm", "web/regex_guest.loader.js"]
+    );
     let optimize = manifest.stages.iter().find(|s| s.stage == cargo_wasmship::stages::Stage::Optimize).unwrap();
     assert_eq!(optimize.settings["passes"], serde_json::json!(["-O1"]));
 }

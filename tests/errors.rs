@@ -83,9 +83,7 @@ impl<'a> Case<'a> {
         let scratch = tempfile::tempdir().unwrap();
         let out = scratch.path().join("out");
         std::fs::create_dir(&out).unwrap();
-        for (name, bytes) in common::dir_contents(good_output()) {
-            std::fs::write(out.join(name), bytes).unwrap();
-        }
+        common::copy_dir(good_output(), &out);
         let before = common::dir_contents(&out);
 
         let mut command = Command::new(snapbox::cmd::cargo_bin!("cargo-wasmship"))

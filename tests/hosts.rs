@@ -285,6 +285,7 @@ fn go_embed_compiles_embeds_the_module_and_checks_it() {
     let package = module.join("shipped");
     std::fs::create_dir_all(&package).unwrap();
     for file in ["wasmship_embed.go", wasm.file.as_str()] {
+        std::fs::create_dir_all(package.join(file).parent().unwrap()).unwrap();
         std::fs::copy(out.join(file), package.join(file)).unwrap();
     }
     std::fs::write(module.join("go.mod"), "module example.com/gohost\n\ngo 1.19\n").unwrap();
@@ -357,10 +358,7 @@ fn wazero_host_answers_like_the_raw_guest(package: &Path, scratch: &Path, go: &d
     for file in ["go.mod", "main.go"] {
         std::fs::copy(example.join(file), host.join(file)).unwrap();
     }
-    for entry in std::fs::read_dir(package).unwrap() {
-        let entry = entry.unwrap();
-        std::fs::copy(entry.path(), host.join("shipped").join(entry.file_name())).unwrap();
-    }
+    common::copy_dir(package, &host.join("shipped"));
     let local = std::env::var_os("WASMSHIP_WAZERO_DIR");
     if let Some(checkout) = &local {
         let replace = format!("-replace=github.com/tetratelabs/wazero={}", Path::new(checkout).display());

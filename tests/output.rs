@@ -135,9 +135,7 @@ fn verify_catches_one_flipped_byte_in_each_artifact_kind() {
     for (i, artifact) in manifest.artifacts.iter().enumerate() {
         let copy = scratch.path().join(format!("flip-{i}"));
         std::fs::create_dir(&copy).unwrap();
-        for (name, bytes) in common::dir_contents(&good) {
-            std::fs::write(copy.join(name), bytes).unwrap();
-        }
+        common::copy_dir(&good, &copy);
         let path = copy.join(&artifact.file);
         let mut bytes = std::fs::read(&path).unwrap();
         let middle = bytes.len() / 2;
@@ -151,9 +149,7 @@ fn verify_catches_one_flipped_byte_in_each_artifact_kind() {
 
     let broken = scratch.path().join("missing-and-extra");
     std::fs::create_dir(&broken).unwrap();
-    for (name, bytes) in common::dir_contents(&good) {
-        std::fs::write(broken.join(name), bytes).unwrap();
-    }
+    common::copy_dir(&good, &broken);
     let debug = manifest.artifacts.iter().find(|a| a.kind == ArtifactKind::DebugWasm).unwrap();
     std::fs::remove_file(broken.join(&debug.file)).unwrap();
     std::fs::write(broken.join("notes.txt"), "not an artifact").unwrap();

@@ -1,5 +1,7 @@
 //! Same inputs, same bytes: two clean builds of a guest, from two different checkout paths,
 //! give byte-identical artifacts and manifests that differ only in timing fields.
+mod common;
+
 use serde_json::Value;
 
 use std::path::Path;
@@ -39,12 +41,7 @@ fn clean_build(fixture: &str, root: &Path, nesting: &str) -> (Value, Vec<(String
         stage.remove("millis");
         stage.remove("init_millis");
     }
-    let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(&out)
-        .unwrap()
-        .map(|e| e.unwrap())
-        .map(|e| (e.file_name().to_string_lossy().into_owned(), std::fs::read(e.path()).unwrap()))
-        .collect();
-    files.sort();
+    let files: Vec<(String, Vec<u8>)> = common::dir_contents(&out).into_iter().collect();
     (manifest, files)
 }
 

@@ -225,10 +225,17 @@ fn produce(
         limits: Limits { memory_cap: plan.profile.memory_cap },
         artifacts,
     };
-    let bindings = stages::package::bindings::generate(&manifest, &plan.bindings)?;
-    for generated in bindings {
-        manifest.artifacts.push(generated.artifact);
-        sources.push(Source::Bytes(generated.bytes));
+    // Generated from the named artifacts: host bindings, the browser loader, then the deploy
+    // files, which describe the loader too.
+    let mut generated = stages::package::bindings::generate(&manifest, &plan.bindings)?;
+    generated.push(stages::package::web::loader(&manifest, &plan.name)?);
+    for file in generated {
+        manifest.artifacts.push(file.artifact);
+        sources.push(Source::Bytes(file.bytes));
+    }
+    for file in stages::package::web::deploy_files(&manifest, &plan.profile.deploy, &plan.profile.web_path) {
+        manifest.artifacts.push(file.artifact);
+        sources.push(Source::Bytes(file.bytes));
     }
 
     if up_to_date(out_dir, &manifest) {

@@ -43,7 +43,7 @@ pub fn check(manifest_file: &Path) -> Result<(Manifest, Vec<Problem>)> {
 
     for artifact in &manifest.artifacts {
         listed.insert(artifact.file.clone());
-        if artifact.file.contains('/') || artifact.file.contains('\\') || artifact.file.starts_with('.') {
+        if !stays_inside(&artifact.file) {
             problems.push(problem(artifact, "file name leaves the output directory; refusing to read it"));
             continue;
         }
@@ -63,13 +63,36 @@ pub fn check(manifest_file: &Path) -> Result<(Manifest, Vec<Problem>)> {
         }
     }
 
-    for entry in std::fs::read_dir(dir).with_context(|| format!("listing {}", dir.display()))? {
-        let name = entry?.file_name().to_string_lossy().into_owned();
+    for name in files_under(dir)? {
         if !listed.contains(&name) {
             problems.push(Problem { file: name, what: "extra file, not in the manifest".into() });
         }
     }
     Ok((manifest, problems))
+}
+
+/// A relative path of plain names (`web/app.wasm`): no `..`, no leading `/` or `.`, no `\`.
+fn stays_inside(file: &str) -> bool {
+    !file.is_empty() && !file.contains('\\') && file.split('/').all(|part| !part.is_empty() && !part.starts_with('.'))
+}
+
+/// Every file below `dir`, as `/`-separated paths relative to it.
+fn files_under(dir: &Path) -> Result<Vec<String>> {
+    let mut files = Vec::new();
+    let mut pending = vec![(dir.to_path_buf(), String::new())];
+    while let Some((current, prefix)) = pending.pop() {
+        for entry in std::fs::read_dir(&current).with_context(|| format!("listing {}", current.display()))? {
+            let entry = entry?;
+            let name = format!("{prefix}{}", entry.file_name().to_string_lossy());
+            if entry.file_type()?.is_dir() {
+                pending.push((entry.path(), format!("{name}/")));
+            } else {
+                files.push(name);
+            }
+        }
+    }
+    files.sort();
+    Ok(files)
 }
 
 fn problem(artifact: &Artifact, what: impl Into<String>) -> Problem {

@@ -35,6 +35,8 @@ pub const KEYS: &[Key] = &[
     Key { name: "engine", expects: "a table of engine keys", doc: "the wasmtime engine of the host that loads the .cwasm files (see the engine key table)" },
     Key { name: "memory-cap", expects: "a number of bytes or a string like \"64MiB\"", doc: "linear-memory cap per instance, recorded in manifest.json for hosts" },
     Key { name: "host-bindings", expects: "a list of `go`/`node`", doc: "generated host code: `go` (wasmship_embed.go), `node` (<name>.node.mjs)" },
+    Key { name: "deploy", expects: "a list of `nginx`, `caddy`, `headers`, `s3`", doc: "server and CDN configurations for the web files (deploy/, web/_headers)" },
+    Key { name: "web-path", expects: "a URL path that starts and ends with `/`", doc: "where `web/` is published (default `/`)" },
     Key { name: "go-package", expects: "a Go identifier", doc: "package name of wasmship_embed.go (default: the artifact name)" },
     Key { name: "compress", expects: "a list of `br`/`gz` or false", doc: "pre-compressed variants of the .wasm (default `[\"br\", \"gz\"]`)" },
     Key { name: "brotli-quality", expects: "an integer 0-11", doc: "brotli quality (default 11)" },

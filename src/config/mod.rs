@@ -8,7 +8,7 @@ pub mod engine;
 pub mod keys;
 pub mod profile;
 
-pub use profile::{DirGrant, Encoding, GuestTarget, InitStdio, Profile};
+pub use profile::{DeployTarget, DirGrant, Encoding, GuestTarget, InitStdio, Profile};
 
 use anyhow::{bail, Result};
 use serde_json::{Map, Value};

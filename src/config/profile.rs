@@ -64,6 +64,20 @@ pub enum HostBinding {
     Node,
 }
 
+/// Server and CDN configurations generated from the web files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DeployTarget {
+    /// `deploy/nginx.conf`: `location` blocks for a server whose root is the published `web/`.
+    Nginx,
+    /// `deploy/Caddyfile`: a site with `file_server { precompressed br gzip }`.
+    Caddy,
+    /// `web/_headers`: Netlify and Cloudflare Pages headers.
+    Headers,
+    /// `deploy/s3-objects.json`: per-object metadata for S3/CloudFront uploads.
+    S3,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DirGrant {
     /// Host path; relative paths are resolved against the guest's package directory.
@@ -111,6 +125,9 @@ pub struct Profile {
     pub host_bindings: Vec<HostBinding>,
     /// Go package name of `wasmship_embed.go` (default: the artifact name as an identifier).
     pub go_package: Option<String>,
+    pub deploy: Vec<DeployTarget>,
+    /// The URL path `web/` is published at, `/`-terminated.
+    pub web_path: String,
     pub compress: Vec<Encoding>,
     pub brotli_quality: u32,
     pub brotli_window: u32,
@@ -169,6 +186,8 @@ impl Default for Profile {
             memory_cap: None,
             host_bindings: vec![],
             go_package: None,
+            deploy: vec![],
+            web_path: "/".into(),
             compress: vec![Encoding::Brotli, Encoding::Gzip],
             brotli_quality: 11,
             brotli_window: 24,
@@ -258,6 +277,33 @@ impl Profile {
                     }
                 }
                 self.host_bindings = bindings;
+            }
+            "deploy" => {
+                let mut targets = Vec::new();
+                for name in string_list(value).ok_or_else(bad)? {
+                    let target = match name.as_str() {
+                        "nginx" => DeployTarget::Nginx,
+                        "caddy" => DeployTarget::Caddy,
+                        "headers" => DeployTarget::Headers,
+                        "s3" => DeployTarget::S3,
+                        _ => {
+                            return Err(TypeMismatch {
+                                expected: expects.into(),
+                                got: format!("{name:?} in the list"),
+                                key: None,
+                            })
+                        }
+                    };
+                    if !targets.contains(&target) {
+                        targets.push(target);
+                    }
+                }
+                self.deploy = targets;
+            }
+            "web-path" => {
+                let path = string(value)
+                    .filter(|p| p.starts_with('/') && p.ends_with('/') && !p.contains("..") && !p.contains('"'));
+                self.web_path = path.ok_or_else(bad)?;
             }
             "go-package" => {
                 let name = string(value).filter(|n| is_go_identifier(n));

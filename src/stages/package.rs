@@ -3,6 +3,7 @@
 //! the build command writes the files and the manifest. Host bindings (`bindings`) are
 //! generated from the named artifacts.
 pub mod bindings;
+pub mod web;
 
 use super::{Stage, StageReport};
 use crate::cache::BlobRef;
@@ -91,7 +92,7 @@ pub fn run(pieces: &[Piece<'_>], config: &PackageConfig) -> (Vec<Artifact>, Stag
         let artifact = match piece {
             Piece::Wasm(blob) => {
                 shipped = Some(blob);
-                wasm_file = file_name(config, name, "wasm", blob);
+                wasm_file = web(&file_name(config, name, "wasm", blob));
                 describe(&wasm_logical, &wasm_file, ArtifactKind::Wasm, blob, config.hash_names)
             }
             Piece::Compressed(encoding, blob) => {
@@ -167,8 +168,29 @@ fn file_name(config: &PackageConfig, stem: &str, ext: &str, blob: &BlobRef) -> S
     }
 }
 
+/// One file generated from the named artifacts (host code, loader, deploy configuration):
+/// its manifest entry and its bytes.
+pub struct Generated {
+    pub artifact: Artifact,
+    pub bytes: Vec<u8>,
+}
+
+/// A generated text file, not content-hashed (its name stays; its content names hashed files).
+pub fn generated(name: &str, file: &str, kind: ArtifactKind, media_type: &str, text: String) -> Generated {
+    let bytes = text.into_bytes();
+    let mut artifact = describe(name, file, kind, &BlobRef::of(&bytes), false);
+    artifact.media_type = media_type.into();
+    Generated { artifact, bytes }
+}
+
+/// `web/<file>`: where files meant for the web go.
+pub fn web(file: &str) -> String {
+    format!("{}/{file}", crate::manifest::WEB_DIR)
+}
+
 pub fn describe(name: &str, file: &str, kind: ArtifactKind, blob: &BlobRef, immutable: bool) -> Artifact {
     Artifact {
+        public: file.starts_with(&format!("{}/", crate::manifest::WEB_DIR)),
         name: name.into(),
         file: file.into(),
         kind,

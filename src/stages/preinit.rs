@@ -61,9 +61,10 @@ impl PreinitConfig {
 
 impl PreinitConfig {
     /// With `deterministic-init = false` under WASI, init is meant to see fresh randomness and
-    /// the real clock on every build, so its snapshot is never reused from the cache.
+    /// the real clock on every build; with a writable directory, what init writes there is an
+    /// effect of the build. Either way its snapshot is never reused from the cache.
     pub fn cacheable(&self) -> bool {
-        self.sandbox.wasi.as_ref().is_none_or(|wasi| wasi.deterministic)
+        self.sandbox.wasi.as_ref().is_none_or(|wasi| wasi.deterministic && !wasi.dirs.iter().any(|d| d.writable))
     }
 }
 

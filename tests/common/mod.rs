@@ -204,13 +204,29 @@ pub fn expected_answers(fixture: Fixture) -> Answers {
     answers
 }
 
-/// Every file in `dir` (not recursive), by name, with its bytes.
+/// Every file under `dir`, by `/`-separated path relative to it, with its bytes.
 pub fn dir_contents(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
-    std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| {
-            let e = e.unwrap();
-            (e.file_name().to_string_lossy().into_owned(), std::fs::read(e.path()).unwrap())
-        })
-        .collect()
+    let mut files = std::collections::BTreeMap::new();
+    let mut pending = vec![(dir.to_path_buf(), String::new())];
+    while let Some((current, prefix)) = pending.pop() {
+        for entry in std::fs::read_dir(&current).unwrap() {
+            let entry = entry.unwrap();
+            let name = format!("{prefix}{}", entry.file_name().to_string_lossy());
+            if entry.file_type().unwrap().is_dir() {
+                pending.push((entry.path(), format!("{name}/")));
+            } else {
+                files.insert(name, std::fs::read(entry.path()).unwrap());
+            }
+        }
+    }
+    files
+}
+
+/// Copies every file under `from` into `to` (created), keeping subdirectories.
+pub fn copy_dir(from: &Path, to: &Path) {
+    for (name, bytes) in dir_contents(from) {
+        let path = to.join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, bytes).unwrap();
+    }
 }

@@ -17,6 +17,10 @@ use std::path::Path;
 
 pub const SCHEMA_VERSION: u32 = 2;
 pub const FILE_NAME: &str = "manifest.json";
+/// The subdirectory that holds everything meant for the web (publish it, and only it).
+pub const WEB_DIR: &str = "web";
+/// The subdirectory of server configuration snippets (`deploy` key).
+pub const DEPLOY_DIR: &str = "deploy";
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Manifest {
@@ -139,6 +143,10 @@ pub enum ArtifactKind {
     GoEmbed,
     /// An ES module for Node.js that loads the shipped module once, checking its sha256.
     NodeLoader,
+    /// The browser loader (an ES module): fetches the module with its SRI integrity.
+    WebLoader,
+    /// A server or CDN configuration describing how to serve the web files.
+    DeployConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -146,7 +154,7 @@ pub struct Artifact {
     /// Stable name to look the artifact up by, e.g. `app.wasm`, `app.wasm.br`,
     /// `app.x86_64-unknown-linux-gnu.cwasm`.
     pub name: String,
-    /// The file, relative to the manifest, e.g. `app.0123456789abcdef.wasm`.
+    /// The file, relative to the manifest, e.g. `web/app.0123456789abcdef.wasm`.
     pub file: String,
     pub kind: ArtifactKind,
     pub bytes: u64,
@@ -165,6 +173,9 @@ pub struct Artifact {
     /// True when the file name carries its content hash: safe to serve with
     /// `Cache-Control: public, max-age=31536000, immutable`.
     pub immutable: bool,
+    /// True for files under `web/`, meant to be published; everything else stays on servers.
+    #[serde(default)]
+    pub public: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub precompiled: Option<PrecompiledInfo>,
 }

@@ -1,9 +1,8 @@
 //! Host code generated next to the artifacts from `templates/hosts/`: Go source that embeds
 //! the shipped module with its sha256, and an ES module that loads it once per Node.js
 //! process. Both refuse bytes whose sha256 differs from the manifest's.
-use crate::cache::BlobRef;
 use crate::config::profile::HostBinding;
-use crate::manifest::{Artifact, ArtifactKind, Manifest};
+use crate::manifest::{ArtifactKind, Manifest};
 use anyhow::{bail, Result};
 
 const GO_TEMPLATE: &str = include_str!("../../../templates/hosts/wasmship_embed.go");
@@ -17,11 +16,7 @@ pub struct BindingConfig {
     pub go_package: Option<String>,
 }
 
-/// One generated file: its manifest entry and its bytes.
-pub struct Generated {
-    pub artifact: Artifact,
-    pub bytes: Vec<u8>,
-}
+pub use super::Generated;
 
 /// Generates each requested binding for `manifest`'s shipped module.
 pub fn generate(manifest: &Manifest, config: &BindingConfig) -> Result<Vec<Generated>> {
@@ -52,16 +47,13 @@ pub fn generate(manifest: &Manifest, config: &BindingConfig) -> Result<Vec<Gener
             }
         };
         let values: Vec<(&str, String)> = common.iter().cloned().chain(extra).collect();
-        let bytes = render(template, &values).into_bytes();
-        let mut artifact = super::describe(&file, &file, kind, &BlobRef::of(&bytes), false);
-        artifact.media_type = media_type.into();
-        out.push(Generated { artifact, bytes });
+        out.push(super::generated(&file, &file, kind, media_type, render(template, &values)));
     }
     Ok(out)
 }
 
 /// Replaces every `{{key}}`; a placeholder left over is a bug in a template.
-fn render(template: &str, values: &[(&str, String)]) -> String {
+pub fn render(template: &str, values: &[(&str, String)]) -> String {
     let mut text = template.to_string();
     for (key, value) in values {
         text = text.replace(&format!("{{{{{key}}}}}"), value);

@@ -1,0 +1,186 @@
+//! `cargo wasmship serve [DIR]`: a local server for a build's `web/` files, on 127.0.0.1,
+//! answering exactly as the deploy files say (`stages::package::web::served`): the media
+//! type, `Cache-Control`, `br` > `gzip` > identity by `Accept-Encoding`, `Vary`, an ETag per
+//! representation and 304 on `If-None-Match`. At the web path's root, a demo page loads the
+//! guest with the generated loader and shows one call's result.
+mod negotiate;
+
+use crate::manifest::{ArtifactKind, Manifest};
+use crate::stages::package::web::{self, Served, REVALIDATE};
+use anyhow::{bail, Context, Result};
+use std::collections::HashMap;
+use std::path::Path;
+use tiny_http::{Header, Method, Request, Response, Server};
+
+const DEMO_TEMPLATE: &str = include_str!("../../templates/web/demo.html");
+
+pub struct ServeOptions {
+    pub port: u16,
+    /// `export(args)` the demo page calls, e.g. `verdict("https://example.com/")`.
+    pub call: Option<String>,
+}
+
+/// What the server answers: every URL's representations, in memory.
+struct Site {
+    /// URL path -> what to send.
+    files: HashMap<String, Entry>,
+    demo_paths: [String; 2],
+    demo: Vec<u8>,
+}
+
+struct Entry {
+    served: Served,
+    /// Content-Encoding token (or "" for identity) -> bytes.
+    bytes: HashMap<String, Vec<u8>>,
+}
+
+/// Serves `dir` (an output directory or its manifest.json) until the process is stopped.
+/// Prints the URL on stdout, one request per line on stderr.
+pub fn run(dir: &Path, options: &ServeOptions) -> Result<()> {
+    let manifest_path = super::verify::manifest_path(dir);
+    let (manifest, problems) = super::verify::check(&manifest_path)?;
+    if let Some(problem) = problems.first() {
+        bail!(
+            "{} has {} problem(s), first: {problem}; not serving it\n  help: run `cargo wasmship verify {}`",
+            manifest_path.display(),
+            problems.len(),
+            dir.display()
+        );
+    }
+    let root = manifest_path.parent().unwrap_or(Path::new("."));
+    let site = load(&manifest, root, options)?;
+    let server = Server::http(("127.0.0.1", options.port))
+        .map_err(|e| anyhow::anyhow!("listening on 127.0.0.1:{}: {e}", options.port))?;
+    let address = server.server_addr().to_ip().context("the server has no IP address")?;
+    println!("http://{address}{}", site.demo_paths[0]);
+    eprintln!("     Serving {}/web at http://{address}{} (Ctrl-C stops)", root.display(), site.demo_paths[0]);
+    std::thread::scope(|scope| {
+        for _ in 0..4 {
+            scope.spawn(|| {
+                while let Ok(request) = server.recv() {
+                    answer(&site, request);
+                }
+            });
+        }
+    });
+    Ok(())
+}
+
+fn load(manifest: &Manifest, root: &Path, options: &ServeOptions) -> Result<Site> {
+    let web_path = manifest.profile.settings["web-path"].as_str().unwrap_or("/").to_string();
+    let mut files = HashMap::new();
+    for served in web::served(manifest, &web_path) {
+        let read = |file: &str| std::fs::read(root.join(file)).with_context(|| format!("reading {file}"));
+        let mut bytes = HashMap::from([(String::new(), read(&served.file)?)]);
+        for (encoding, file, _) in &served.variants {
+            bytes.insert(encoding.clone(), read(file)?);
+        }
+        files.insert(served.path.clone(), Entry { served, bytes });
+    }
+    let wasm = manifest.shipped_wasm().context("the manifest lists no shipped .wasm")?;
+    let loader = manifest.artifacts.iter().find(|a| a.kind == ArtifactKind::WebLoader).context("no loader")?;
+    let path_of = |file: &str| format!("{web_path}{}", file.trim_start_matches("web/"));
+    let demo = crate::stages::package::bindings::render(
+        DEMO_TEMPLATE,
+        &[
+            ("crate", manifest.package.name.clone()),
+            ("crate_version", manifest.package.version.clone()),
+            ("wasm_path", path_of(&wasm.file)),
+            ("wasm_bytes", wasm.bytes.to_string()),
+            ("integrity", wasm.integrity.clone()),
+            ("loader_path", path_of(&loader.file)),
+            ("call_json", serde_json::to_string(&options.call).expect("JSON")),
+        ],
+    );
+    Ok(Site { files, demo_paths: [web_path.clone(), format!("{web_path}index.html")], demo: demo.into_bytes() })
+}
+
+fn answer(site: &Site, request: Request) {
+    let path = request.url().split('?').next().unwrap_or("/").to_string();
+    let header = |name: &'static str| {
+        request.headers().iter().find(|h| h.field.equiv(name)).map(|h| h.value.as_str().to_string())
+    };
+    let (accept, if_none_match) = (header("Accept-Encoding"), header("If-None-Match"));
+    let method = request.method().clone();
+    let reply = if !matches!(method, Method::Get | Method::Head) {
+        Reply::text(405, "only GET and HEAD").with("Allow", "GET, HEAD")
+    } else if site.demo_paths.contains(&path) {
+        representation(&site.demo, "text/html; charset=utf-8", REVALIDATE, None, false, if_none_match.as_deref())
+    } else if let Some(entry) = site.files.get(&path) {
+        let available: Vec<&str> = entry.served.variants.iter().map(|(e, _, _)| e.as_str()).collect();
+        match negotiate::encoding(accept.as_deref(), &available) {
+            Ok(encoding) => representation(
+                &entry.bytes[encoding.unwrap_or("")],
+                &entry.served.media_type,
+                entry.served.cache_control,
+                encoding,
+                !available.is_empty(),
+                if_none_match.as_deref(),
+            ),
+            Err(negotiate::NotAcceptable) => {
+                Reply::text(406, "no acceptable Content-Encoding").with("Vary", "Accept-Encoding")
+            }
+        }
+    } else {
+        Reply::text(404, "not found")
+    };
+    eprintln!(
+        "{method} {path} -> {} {}{}",
+        reply.status,
+        reply.encoding.as_deref().unwrap_or("identity"),
+        if_none_match.map(|tag| format!(" (If-None-Match {tag})")).unwrap_or_default()
+    );
+    // A Content-Length on every response, not chunks: caches and progress bars want it.
+    let mut response =
+        Response::from_data(reply.body).with_status_code(reply.status).with_chunked_threshold(usize::MAX);
+    for (name, value) in reply.headers {
+        response = response.with_header(Header::from_bytes(name.as_bytes(), value.as_bytes()).expect("ASCII header"));
+    }
+    let _ = request.respond(response);
+}
+
+/// One representation, or 304 when the client has it.
+fn representation(
+    bytes: &[u8],
+    media_type: &str,
+    cache_control: &str,
+    encoding: Option<&str>,
+    vary: bool,
+    if_none_match: Option<&str>,
+) -> Reply {
+    // Each representation has its own tag: the br and gzip bytes are different entities.
+    let etag = format!("\"{}\"", crate::digest::sha256_hex(bytes));
+    let fresh = if_none_match.is_some_and(|tags| negotiate::none_match(tags, &etag));
+    let mut reply = if fresh { Reply::new(304, Vec::new()) } else { Reply::new(200, bytes.to_vec()) };
+    reply = reply.with("Content-Type", media_type).with("Cache-Control", cache_control).with("ETag", &etag);
+    if vary {
+        reply = reply.with("Vary", "Accept-Encoding");
+    }
+    if let Some(encoding) = encoding {
+        reply = reply.with("Content-Encoding", encoding);
+        reply.encoding = Some(encoding.to_string());
+    }
+    reply
+}
+
+struct Reply {
+    status: u16,
+    body: Vec<u8>,
+    headers: Vec<(String, String)>,
+    encoding: Option<String>,
+}
+
+impl Reply {
+    fn new(status: u16, body: Vec<u8>) -> Reply {
+        Reply { status, body, headers: vec![], encoding: None }
+    }
+
+    fn text(status: u16, text: &str) -> Reply {
+        Reply::new(status, format!("{text}\n").into_bytes()).with("Content-Type", "text/plain; charset=utf-8")
+    }
+
+    fn with(mut self, name: &str, value: &str) -> Reply {
+        self.headers.push((name.to_string(), value.to_string()));
+        self
+    }
+}

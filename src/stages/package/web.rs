@@ -1,0 +1,219 @@
+//! What goes on the web and how it must be served. [`served`] is the one description every
+//! deploy file here and `cargo wasmship serve` are written from, so they cannot disagree:
+//! paths, media types, `Cache-Control`, and the pre-compressed variants of each file.
+use crate::config::DeployTarget;
+use crate::manifest::{Artifact, ArtifactKind, Manifest, DEPLOY_DIR, WEB_DIR};
+use anyhow::{bail, Result};
+use serde_json::json;
+
+const LOADER_TEMPLATE: &str = include_str!("../../../templates/web/loader.js");
+const NGINX_TEMPLATE: &str = include_str!("../../../templates/deploy/nginx.conf");
+const CADDY_TEMPLATE: &str = include_str!("../../../templates/deploy/Caddyfile");
+const HEADERS_TEMPLATE: &str = include_str!("../../../templates/deploy/_headers");
+
+/// For content-hashed files: cache for a year, never revalidate.
+pub const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+/// For files whose name stays the same (the loader, the entry page): revalidate every time.
+pub const REVALIDATE: &str = "no-cache";
+
+/// One URL the web files answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Served {
+    /// URL path, e.g. `/url_filter.0123456789abcdef.wasm`.
+    pub path: String,
+    /// The identity file, relative to the output directory.
+    pub file: String,
+    pub media_type: String,
+    pub cache_control: &'static str,
+    pub sha256: String,
+    /// Pre-compressed copies: (`Content-Encoding` token, file, sha256), best first.
+    pub variants: Vec<(String, String, String)>,
+}
+
+/// Every URL under `web_path`, from the manifest's public artifacts.
+pub fn served(manifest: &Manifest, web_path: &str) -> Vec<Served> {
+    let public = |a: &&Artifact| a.public && !matches!(a.kind, ArtifactKind::DeployConfig);
+    let mut out = Vec::new();
+    for artifact in manifest.artifacts.iter().filter(public).filter(|a| a.content_encoding.is_none()) {
+        let mut variants: Vec<(String, String, String)> = manifest
+            .artifacts
+            .iter()
+            .filter(public)
+            .filter(|v| v.decoded.as_deref() == Some(artifact.name.as_str()))
+            .filter_map(|v| Some((v.content_encoding.clone()?, v.file.clone(), v.sha256.clone())))
+            .collect();
+        variants.sort_by_key(|(encoding, _, _)| if encoding == "br" { 0 } else { 1 });
+        out.push(Served {
+            path: format!("{web_path}{}", relative_to_web(&artifact.file)),
+            file: artifact.file.clone(),
+            media_type: artifact.media_type.clone(),
+            cache_control: if artifact.immutable { IMMUTABLE } else { REVALIDATE },
+            sha256: artifact.sha256.clone(),
+            variants,
+        });
+    }
+    out
+}
+
+fn relative_to_web(file: &str) -> &str {
+    file.strip_prefix(WEB_DIR).and_then(|f| f.strip_prefix('/')).unwrap_or(file)
+}
+
+use super::{generated, Generated};
+
+/// `web/<name>.loader.js`, the browser loader of the shipped module.
+pub fn loader(manifest: &Manifest, name: &str) -> Result<Generated> {
+    let Some(wasm) = manifest.shipped_wasm() else { bail!("the loader needs the shipped .wasm in the manifest") };
+    let self_file = format!("{name}.loader.js");
+    let text = super::bindings::render(
+        LOADER_TEMPLATE,
+        &[
+            ("tool_version", manifest.tool.version.clone()),
+            ("crate", manifest.package.name.clone()),
+            ("crate_version", manifest.package.version.clone()),
+            ("wasm_name", wasm.name.clone()),
+            ("wasm_file_name", relative_to_web(&wasm.file).to_string()),
+            ("integrity", wasm.integrity.clone()),
+            ("self_file", self_file.clone()),
+        ],
+    );
+    Ok(generated(&self_file, &super::web(&self_file), ArtifactKind::WebLoader, "text/javascript", text))
+}
+
+/// The deploy files `targets` ask for, describing `manifest`'s web files at `web_path`.
+pub fn deploy_files(manifest: &Manifest, targets: &[DeployTarget], web_path: &str) -> Vec<Generated> {
+    let urls = served(manifest, web_path);
+    let common = |extra: (&'static str, String)| {
+        vec![
+            ("tool_version", manifest.tool.version.clone()),
+            ("crate", manifest.package.name.clone()),
+            ("crate_version", manifest.package.version.clone()),
+            ("web_path", web_path.to_string()),
+            extra,
+        ]
+    };
+    let deploy = |file: &str| format!("{DEPLOY_DIR}/{file}");
+    let mut out = Vec::new();
+    for target in targets {
+        match target {
+            DeployTarget::Nginx => {
+                let text =
+                    super::bindings::render(NGINX_TEMPLATE, &common(("locations", nginx_locations(&urls, web_path))));
+                out.push(generated(
+                    "nginx.conf",
+                    &deploy("nginx.conf"),
+                    ArtifactKind::DeployConfig,
+                    "text/plain",
+                    text,
+                ));
+            }
+            DeployTarget::Caddy => {
+                let text =
+                    super::bindings::render(CADDY_TEMPLATE, &common(("headers", caddy_headers(&urls, web_path))));
+                out.push(generated("Caddyfile", &deploy("Caddyfile"), ArtifactKind::DeployConfig, "text/plain", text));
+            }
+            DeployTarget::Headers => {
+                let text = super::bindings::render(HEADERS_TEMPLATE, &common(("rules", header_rules(&urls, web_path))));
+                out.push(generated(
+                    "_headers",
+                    &super::web("_headers"),
+                    ArtifactKind::DeployConfig,
+                    "text/plain",
+                    text,
+                ));
+            }
+            DeployTarget::S3 => {
+                let mut text = serde_json::to_string_pretty(&s3_objects(&urls)).expect("JSON");
+                text.push('\n');
+                out.push(generated(
+                    "s3-objects.json",
+                    &deploy("s3-objects.json"),
+                    ArtifactKind::DeployConfig,
+                    "application/json",
+                    text,
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// The entry page (`index.html` at `web_path`), which is the user's, revalidates too.
+fn entry_paths(web_path: &str) -> [String; 2] {
+    [web_path.to_string(), format!("{web_path}index.html")]
+}
+
+fn nginx_locations(urls: &[Served], web_path: &str) -> String {
+    let mut blocks = Vec::new();
+    for url in urls {
+        let mut lines = vec![
+            format!("location = {} {{", url.path),
+            "    types { }".into(),
+            format!("    default_type {};", url.media_type),
+        ];
+        if url.variants.iter().any(|(e, _, _)| e == "gzip") {
+            lines.push("    gzip_static on;".into());
+        }
+        if url.variants.iter().any(|(e, _, _)| e == "br") {
+            lines.push("    brotli_static on;".into());
+        }
+        if !url.variants.is_empty() {
+            lines.push("    add_header Vary \"Accept-Encoding\" always;".into());
+        }
+        lines.push(format!("    add_header Cache-Control \"{}\" always;", url.cache_control));
+        lines.push("}".into());
+        blocks.push(lines.join("\n"));
+    }
+    for path in entry_paths(web_path) {
+        blocks.push(format!("location = {path} {{\n    add_header Cache-Control \"{REVALIDATE}\" always;\n}}"));
+    }
+    blocks.join("\n\n")
+}
+
+fn caddy_headers(urls: &[Served], web_path: &str) -> String {
+    let mut lines = Vec::new();
+    for (i, url) in urls.iter().enumerate() {
+        lines.push(format!("\t@wasmship{i} path {}", url.path));
+        lines.push(format!("\theader @wasmship{i} Cache-Control \"{}\"", url.cache_control));
+        lines.push(format!("\theader @wasmship{i} Content-Type \"{}\"", url.media_type));
+    }
+    let [entry, index] = entry_paths(web_path);
+    lines.push(format!("\t@wasmship_entry path {entry} {index}"));
+    lines.push(format!("\theader @wasmship_entry Cache-Control \"{REVALIDATE}\""));
+    lines.join("\n")
+}
+
+fn header_rules(urls: &[Served], web_path: &str) -> String {
+    let mut lines = Vec::new();
+    for url in urls {
+        lines.push(url.path.clone());
+        lines.push(format!("  Content-Type: {}", url.media_type));
+        lines.push(format!("  Cache-Control: {}", url.cache_control));
+    }
+    for path in entry_paths(web_path) {
+        lines.push(path);
+        lines.push(format!("  Cache-Control: {REVALIDATE}"));
+    }
+    lines.join("\n")
+}
+
+/// One object per file (S3 cannot negotiate): the identity file under its URL's key, and each
+/// pre-compressed copy under its own key with its `Content-Encoding`.
+fn s3_objects(urls: &[Served]) -> serde_json::Value {
+    let mut objects = Vec::new();
+    for url in urls {
+        let key = url.path.trim_start_matches('/');
+        objects.push(json!({
+            "key": key, "file": url.file, "content_type": url.media_type,
+            "content_encoding": null, "cache_control": url.cache_control, "sha256": url.sha256,
+        }));
+        for (encoding, file, sha256) in &url.variants {
+            let suffix = if encoding == "br" { "br" } else { "gz" };
+            objects.push(json!({
+                "key": format!("{key}.{suffix}"), "file": file, "content_type": url.media_type,
+                "content_encoding": encoding, "cache_control": url.cache_control, "sha256": sha256,
+            }));
+        }
+    }
+    json!(objects)
+}

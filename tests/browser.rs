@@ -1,0 +1,111 @@
+//! The web delivery in a real browser: Debian's chromium, headless, driven by playwright-core
+//! (`tests/browser/`, installed by `.ci/run`), opens the demo page `cargo wasmship serve`
+//! gives and loads the guest with the generated loader.
+mod common;
+
+use common::{expected_answers, Fixture};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+/// Skips (saying why) unless chromium and playwright-core are installed.
+fn browser_tools() -> Option<PathBuf> {
+    let chromium = std::env::var_os("CHROMIUM").map(PathBuf::from).unwrap_or_else(|| "/usr/bin/chromium".into());
+    let playwright = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/node_modules/playwright-core");
+    if !chromium.exists() {
+        eprintln!("skipping: no chromium at {} (.ci/run installs Debian's)", chromium.display());
+        return None;
+    }
+    if !playwright.exists() {
+        eprintln!("skipping: playwright-core is not installed (.ci/run runs `npm ci` in tests/browser)");
+        return None;
+    }
+    Some(chromium)
+}
+
+struct Serving {
+    child: Child,
+    url: String,
+    log: std::sync::mpsc::Receiver<String>,
+}
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve(out: &Path, call: &str) -> Serving {
+    let mut child = Command::new(snapbox::cmd::cargo_bin!("cargo-wasmship"))
+        .args(["serve", "--port", "0", "--call", call])
+        .arg(out)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut url = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut url).unwrap();
+    let (send, log) = std::sync::mpsc::channel();
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = send.send(line);
+        }
+    });
+    Serving { child, url: url.trim().to_string(), log }
+}
+
+#[test]
+fn the_demo_page_loads_the_guest_over_brotli_with_integrity_and_caches_it() {
+    let Some(chromium) = browser_tools() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let status = Command::new(snapbox::cmd::cargo_bin!("cargo-wasmship"))
+        .args(["build", "-q", "--no-precompile", "--manifest-path"])
+        .arg(Fixture::Regex.manifest())
+        .arg("--out-dir")
+        .arg(&out)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let server = serve(&out, "classify_sample(1)");
+
+    let screenshot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("browser/demo.png");
+    std::fs::create_dir_all(screenshot.parent().unwrap()).unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/check.mjs");
+    let output = Command::new("node")
+        .arg(&script)
+        .arg(&server.url)
+        .arg(&screenshot)
+        .env("CHROMIUM", &chromium)
+        .output()
+        .expect("node runs");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let seen: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let log: Vec<String> = server.log.try_iter().collect();
+    println!("browser saw: {seen:#}\nserver log:\n{}", log.join("\n"));
+
+    // The guest answered as the raw guest does after init.
+    let expected =
+        expected_answers(Fixture::Regex).into_iter().find(|(name, _)| name == "classify_sample(1)").unwrap().1;
+    assert_eq!(seen["first"]["state"], "ok", "{seen}");
+    assert_eq!(seen["first"]["text"], expected.to_string());
+    // Delivered pre-compressed, typed and immutable, and it passed the integrity check.
+    let headers = &seen["wasm"]["headers"];
+    assert_eq!(seen["wasm"]["status"], 200);
+    assert_eq!(headers["content-encoding"], "br");
+    assert_eq!(headers["content-type"], "application/wasm");
+    assert_eq!(headers["cache-control"], "public, max-age=31536000, immutable");
+    assert_eq!(headers["vary"], "Accept-Encoding");
+    // A reload reuses it: no second download (from cache) or a 304.
+    assert_eq!(seen["reloaded"]["state"], "ok");
+    let downloads = log.iter().filter(|l| l.contains(".wasm -> 200")).count();
+    assert_eq!(downloads, 1, "the module was downloaded again on reload:\n{}", log.join("\n"));
+    // A wrong integrity makes the page report the failure.
+    assert_eq!(seen["badIntegrity"]["state"], "error", "{seen}");
+    assert!(seen["badIntegrity"]["text"].as_str().unwrap().contains("integrity"), "{seen}");
+    let png = std::fs::read(&screenshot).unwrap();
+    assert!(png.starts_with(b"\x89PNG"), "a screenshot at {}", screenshot.display());
+    println!("screenshot: {}", screenshot.display());
+}
