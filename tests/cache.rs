@@ -304,16 +304,24 @@ fn concurrent_builds_share_one_cache() {
 
 #[test]
 fn the_cache_stays_within_its_size_bound() {
+    let sizes = |ws: &Workspace| -> Vec<u64> {
+        ["entries", "blobs"]
+            .iter()
+            .flat_map(|k| cache_files(ws, k))
+            .map(|p| std::fs::metadata(p).unwrap().len())
+            .collect()
+    };
+    // What an unbounded cache holds for this build, then a bound that fits about half of it.
+    let unbounded = workspace();
+    build(&unbounded, &[]);
+    let full = sizes(&unbounded);
+    let bound = (full.iter().sum::<u64>() / 2).max(*full.iter().max().unwrap());
     let ws = workspace();
-    let bound: u64 = 300 * 1024;
     build(&ws, &["--cache-max-size", &bound.to_string()]);
-    let total: u64 = ["entries", "blobs"]
-        .iter()
-        .flat_map(|k| cache_files(&ws, k))
-        .map(|p| std::fs::metadata(p).unwrap().len())
-        .sum();
+    let total: u64 = sizes(&ws).iter().sum();
     assert!(total <= bound, "cache holds {total} bytes, bound {bound}");
     assert!(total > 0, "it still caches what fits");
+    assert!(sizes(&ws).len() < full.len(), "something was evicted");
 }
 
 fn status_of(run: &Run, stage: Stage) -> StageStatus {
