@@ -25,6 +25,9 @@ enum Command {
     /// Check an output directory against its manifest.json: sizes, sha256, integrity, that
     /// .br/.gz decode to their module, and no missing or extra files.
     Verify(VerifyArgs),
+    /// Build, then measure what the build bought: bytes at every stage and on the wire, cold
+    /// start raw vs shipped, each wasmtime engine, memory; writes report.html and report.json.
+    Report(ReportArgs),
     /// Serve an output directory's web files on 127.0.0.1 the way the deploy files say, with a
     /// demo page that loads the guest in a browser.
     Serve(ServeArgs),
@@ -43,6 +46,22 @@ struct StageArgs {
     input: PathBuf,
     #[arg(short, long)]
     output: PathBuf,
+    #[command(flatten)]
+    build: BuildArgs,
+}
+
+#[derive(Args)]
+struct ReportArgs {
+    /// The call to time on the raw and the shipped module: EXPORT, EXPORT:ARGS or EXPORT(ARGS),
+    /// integers or "strings" (strings go through the guest's `alloc`).
+    #[arg(long, value_name = "CALL")]
+    call: Option<String>,
+    /// Timed runs of each measurement, after one warm-up.
+    #[arg(long, default_value_t = 5, value_name = "N")]
+    reps: usize,
+    /// Headroom over the measured memory peak for the recommended cap, in percent.
+    #[arg(long, default_value_t = 50, value_name = "PERCENT")]
+    memory_headroom: u32,
     #[command(flatten)]
     build: BuildArgs,
 }
@@ -269,6 +288,12 @@ pub fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<(), Fai
             };
             commands::verify::run(&path, &ui).map_err(Failure::verify)
         }
+        Command::Report(args) => {
+            let call = args.call.as_deref().map(crate::call::CallSpec::parse).transpose().map_err(Failure::config)?;
+            let options =
+                commands::report::ReportOptions { call, reps: args.reps, headroom_percent: args.memory_headroom };
+            commands::report::run(&request(args.build).map_err(Failure::config)?, &options).map(|_| ())
+        }
         Command::Serve(args) => {
             let path = match args.path {
                 Some(path) => path,
@@ -277,7 +302,8 @@ pub fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<(), Fai
                     crate::plan::locate(&request).map_err(Failure::config)?.out_dir
                 }
             };
-            let options = commands::serve::ServeOptions { port: args.port, call: args.call };
+            let call = args.call.as_deref().map(crate::call::CallSpec::parse).transpose().map_err(Failure::config)?;
+            let options = commands::serve::ServeOptions { port: args.port, call: call.map(|c| c.to_string()) };
             commands::serve::run(&path, &options).map_err(Failure::config)
         }
         Command::Binaryen { plan, input, output } => binaryen(&plan, &input, &output).map_err(Failure::build),

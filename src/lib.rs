@@ -5,6 +5,7 @@
 //! The library exists so tests (and host-side tools) can drive single stages.
 pub mod build_identity;
 pub mod cache;
+pub mod call;
 pub mod cli;
 pub mod commands;
 pub mod config;

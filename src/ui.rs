@@ -165,8 +165,12 @@ fn change(report: &StageReport) -> String {
 pub fn human_ms(millis: f64) -> String {
     if millis >= 1000.0 {
         format!("{:.2} s", millis / 1000.0)
-    } else {
+    } else if millis >= 10.0 {
         format!("{millis:.0} ms")
+    } else if millis >= 1.0 {
+        format!("{millis:.2} ms")
+    } else {
+        format!("{:.0} µs", millis * 1000.0)
     }
 }
 

@@ -23,11 +23,18 @@ pub struct Outcome {
     pub manifest: Manifest,
     /// This run's stage reports, with cache status and timings (the manifest has neither).
     pub reports: Vec<StageReport>,
+    /// The module as cargo wrote it.
+    pub raw: PathBuf,
     /// The output directory already held this build; nothing was written.
     pub fresh: bool,
 }
 
 pub fn run(request: &Request) -> Result<Outcome, Failure> {
+    build(request).map(|(_, outcome)| outcome)
+}
+
+/// The build, and the plan it followed (for commands that go on from a build, as `report`).
+pub fn build(request: &Request) -> Result<(Plan, Outcome), Failure> {
     let ui = Ui::new(request.quiet);
     let plan = plan(request, &ui).map_err(Failure::config)?;
     let pool = rayon::ThreadPoolBuilder::new()
@@ -35,7 +42,8 @@ pub fn run(request: &Request) -> Result<Outcome, Failure> {
         .build()
         .context("starting the worker threads")
         .map_err(Failure::build)?;
-    pool.install(|| execute(request, &plan, &ui)).map_err(Failure::build)
+    let outcome = pool.install(|| execute(request, &plan, &ui)).map_err(Failure::build)?;
+    Ok((plan, outcome))
 }
 
 fn execute(request: &Request, plan: &Plan, ui: &Ui) -> Result<Outcome> {
@@ -222,7 +230,7 @@ fn produce(
         },
         stages: reports.iter().map(StageReport::record).collect(),
         engine: plan.engine.clone(),
-        limits: Limits { memory_cap: plan.profile.memory_cap },
+        limits: Limits { memory_cap: plan.profile.memory_cap, recommended: None },
         artifacts,
     };
     // Generated from the named artifacts: host bindings, the browser loader, then the deploy
@@ -238,8 +246,15 @@ fn produce(
         sources.push(Source::Bytes(file.bytes));
     }
 
+    keep_recommendation(out_dir, &mut manifest);
     if up_to_date(out_dir, &manifest) {
-        return Ok(Outcome { out_dir: out_dir.to_path_buf(), manifest, reports, fresh: true });
+        return Ok(Outcome {
+            out_dir: out_dir.to_path_buf(),
+            manifest,
+            reports,
+            raw: built.artifact.clone(),
+            fresh: true,
+        });
     }
     let staging = Staging::begin(out_dir)?;
     for (i, (artifact, source)) in manifest.artifacts.iter().zip(&sources).enumerate() {
@@ -253,7 +268,19 @@ fn produce(
     }
     staging.write(manifest::FILE_NAME, manifest.to_json().as_bytes())?;
     staging.commit().with_context(|| format!("replacing {}", out_dir.display()))?;
-    Ok(Outcome { out_dir: out_dir.to_path_buf(), manifest, reports, fresh: false })
+    Ok(Outcome { out_dir: out_dir.to_path_buf(), manifest, reports, raw: built.artifact.clone(), fresh: false })
+}
+
+/// A memory recommendation `report` measured stays while the shipped module is the same
+/// bytes; any other module needs measuring again.
+fn keep_recommendation(out_dir: &Path, manifest: &mut Manifest) {
+    let Ok(existing) = Manifest::read(&out_dir.join(manifest::FILE_NAME)) else { return };
+    let shipped = manifest.shipped_wasm().map(|a| a.sha256.clone());
+    if let Some(recommended) = existing.limits.recommended {
+        if Some(&recommended.module_sha256) == shipped.as_ref() {
+            manifest.limits.recommended = Some(recommended);
+        }
+    }
 }
 
 /// Where an artifact's bytes come from: a pipeline product, or generated here.

@@ -40,6 +40,10 @@ pub fn check(manifest_file: &Path) -> Result<(Manifest, Vec<Problem>)> {
     let mut problems = Vec::new();
     let mut listed = BTreeSet::new();
     listed.insert(manifest_file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
+    // `cargo wasmship report` writes these beside the manifest: measurements, not artifacts.
+    for report in [crate::commands::report::JSON_FILE, crate::commands::report::HTML_FILE] {
+        listed.insert(report.to_string());
+    }
 
     for artifact in &manifest.artifacts {
         listed.insert(artifact.file.clone());

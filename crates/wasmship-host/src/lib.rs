@@ -121,9 +121,10 @@ impl Shipped {
         bail!(message)
     }
 
-    /// The linear-memory cap the build recorded for each instance, in bytes.
+    /// The linear-memory cap for each instance, in bytes: the profile's `memory-cap`, else
+    /// what `cargo wasmship report` measured and recommended for this module.
     pub fn memory_cap(&self) -> Option<u64> {
-        self.manifest.limits.memory_cap
+        self.manifest.limits.effective_memory_cap()
     }
 
     /// `StoreLimits` with the recorded memory cap (unlimited when none was recorded).

@@ -128,6 +128,31 @@ pub struct Limits {
     /// Linear-memory cap in bytes (`wasmtime::StoreLimitsBuilder::memory_size`), from the
     /// profile's `memory-cap`; null when none was set.
     pub memory_cap: Option<u64>,
+    /// What `cargo wasmship report` measured for exactly this shipped module: the memory
+    /// peak of a call plus headroom. Kept by later builds while the module's bytes are the same.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recommended: Option<MemoryRecommendation>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct MemoryRecommendation {
+    /// Recommended linear-memory cap in bytes.
+    pub memory_cap: u64,
+    /// Linear memory after pre-init, and the peak during the measured call, in bytes.
+    pub after_preinit: u64,
+    pub peak: u64,
+    pub headroom_percent: u32,
+    /// The call that was measured, e.g. `verdict("https://example.com/")`.
+    pub call: Option<String>,
+    /// sha256 of the shipped module it was measured on.
+    pub module_sha256: String,
+}
+
+impl Limits {
+    /// The cap a host should apply: the profile's, else the measured recommendation.
+    pub fn effective_memory_cap(&self) -> Option<u64> {
+        self.memory_cap.or(self.recommended.as_ref().map(|r| r.memory_cap))
+    }
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]

@@ -1,0 +1,236 @@
+//! `cargo wasmship report`: what the build bought, measured. Builds (through the stage
+//! cache), then in this process: the bytes at every stage and on the wire, cold start of the
+//! raw module against the shipped `.cwasm`, each wasmtime engine, and the memory a call needs.
+//! Writes `report.json` and a self-contained `report.html` next to the manifest, prints a
+//! table, and records the recommended memory cap in `manifest.json` for hosts.
+mod measure;
+mod render;
+
+use crate::call::CallSpec;
+use crate::exit::Failure;
+use crate::manifest::{Manifest, MemoryRecommendation};
+use crate::plan::Request;
+use crate::stages::Stage;
+use anyhow::{Context, Result};
+use serde::Serialize;
+use std::path::Path;
+
+pub use measure::Stats;
+
+pub struct ReportOptions {
+    pub call: Option<CallSpec>,
+    pub reps: usize,
+    /// Headroom over the measured memory peak for the recommended cap, in percent.
+    pub headroom_percent: u32,
+}
+
+pub const JSON_FILE: &str = "report.json";
+pub const HTML_FILE: &str = "report.html";
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub schema_version: u32,
+    pub package: String,
+    pub version: String,
+    pub profile: String,
+    pub call: Option<String>,
+    pub reps: usize,
+    pub bytes: Bytes,
+    pub startup: measure::Startup,
+    pub engines: Vec<measure::EngineRow>,
+    pub memory: MemoryReport,
+    /// One line for people: the cold-start ratio, and what pre-init did to the bytes.
+    pub headline: Vec<String>,
+}
+
+/// The bytes of the module at each step, and on the wire.
+#[derive(Debug, Serialize)]
+pub struct Bytes {
+    pub raw: u64,
+    /// The raw module compressed as the shipped one is (brotli at the profile's quality).
+    pub raw_br: u64,
+    pub preinit: u64,
+    pub optimize: u64,
+    pub strip: u64,
+    pub br: Option<u64>,
+    pub gz: Option<u64>,
+    /// (triple and CPU level, bytes) for each `.cwasm`.
+    pub cwasm: Vec<(String, u64)>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct MemoryReport {
+    pub after_preinit: u64,
+    pub peak: u64,
+    pub headroom_percent: u32,
+    pub recommended_cap: u64,
+}
+
+pub fn run(request: &Request, options: &ReportOptions) -> Result<Report, Failure> {
+    let (plan, outcome) = super::build::build(request)?;
+    let ui = crate::ui::Ui::new(request.quiet);
+    ui.status("Measuring", &format!("{} reps each, after one warm-up", options.reps));
+    let report = measure(&plan, &outcome, options).map_err(Failure::build)?;
+    let write = || -> Result<()> {
+        let dir = &outcome.out_dir;
+        // Another build of this directory must not replace it while the report is written.
+        let _lock = crate::output::lock(dir, request.lock_timeout, |path| {
+            ui.status("Waiting", &format!("for another build of {} (lock {})", dir.display(), path.display()))
+        })?;
+        let mut json = serde_json::to_string_pretty(&report)?;
+        json.push('\n');
+        write_atomically(&dir.join(JSON_FILE), json.as_bytes())?;
+        write_atomically(&dir.join(HTML_FILE), render::html(&report).as_bytes())?;
+        record_recommendation(dir, &report, &outcome.manifest)
+    };
+    write().context("writing the report").map_err(Failure::build)?;
+    render::table(&report);
+    ui.status("Reported", &format!("{} and {} in {}", HTML_FILE, JSON_FILE, outcome.out_dir.display()));
+    Ok(report)
+}
+
+fn measure(plan: &crate::plan::Plan, outcome: &super::build::Outcome, options: &ReportOptions) -> Result<Report> {
+    let manifest = &outcome.manifest;
+    let read = |file: &str| std::fs::read(outcome.out_dir.join(file)).with_context(|| format!("reading {file}"));
+    let raw = std::fs::read(&outcome.raw).with_context(|| format!("reading {}", outcome.raw.display()))?;
+    let wasm = manifest.shipped_wasm().context("the manifest lists no shipped module")?;
+    let shipped = read(&wasm.file)?;
+    let shipped_dir = wasmship_host::Shipped::open(&outcome.out_dir)?;
+    let cwasm = {
+        let engine = wasmtime::Engine::new(&shipped_dir.engine_config()?).map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        match shipped_dir.load(&engine)?.source {
+            wasmship_host::Source::Precompiled { file, .. } => Some(read(&file)?),
+            wasmship_host::Source::Compiled { .. } => None,
+        }
+    };
+    let preinit = manifest.stages.iter().find(|s| s.stage == Stage::Preinit);
+    let init_func = preinit.filter(|s| s.ran).and_then(|s| s.settings["init-func"].as_str()).map(str::to_string);
+    let subject = measure::Subject {
+        raw: &raw,
+        shipped: &shipped,
+        cwasm: cwasm.as_deref(),
+        engine: &manifest.engine,
+        init_func,
+        wasi: plan.preinit.sandbox.wasi.as_ref(),
+        call: options.call.as_ref(),
+        reps: options.reps,
+    };
+    let startup = measure::startup(&subject)?;
+    let engines = measure::engines(&subject);
+    let memory = measure::memory(&subject)?;
+    let recommended_cap = recommended_cap(memory.peak, options.headroom_percent);
+
+    let bytes = bytes(manifest, &raw, &plan.package)?;
+    let mut headline = vec![format!(
+        "cold start, raw .wasm compiled at load vs shipped {}: {:.1}x ({} vs {})",
+        if subject.cwasm.is_some() { ".cwasm" } else { ".wasm (no .cwasm for this machine)" },
+        startup.speedup,
+        crate::ui::human_ms(startup.cold_raw_ms),
+        crate::ui::human_ms(startup.cold_shipped_ms),
+    )];
+    if bytes.preinit > bytes.raw {
+        let grew = |a: u64, b: u64| (b as f64 / a as f64 - 1.0) * 100.0;
+        let mut line = format!(
+            "pre-init grew the module {:+.0}% ({} -> {})",
+            grew(bytes.raw, bytes.preinit),
+            human(bytes.raw),
+            human(bytes.preinit)
+        );
+        if let Some(br) = bytes.br {
+            line.push_str(&format!(
+                "; on the wire (br) {} -> {} ({:+.0}%)",
+                human(bytes.raw_br),
+                human(br),
+                grew(bytes.raw_br, br)
+            ));
+        }
+        headline.push(line);
+    }
+    Ok(Report {
+        schema_version: SCHEMA_VERSION,
+        package: manifest.package.name.clone(),
+        version: manifest.package.version.clone(),
+        profile: manifest.profile.name.clone(),
+        call: options.call.as_ref().map(|c| c.to_string()),
+        reps: options.reps,
+        bytes,
+        startup,
+        engines,
+        memory: MemoryReport {
+            after_preinit: memory.after_preinit,
+            peak: memory.peak,
+            headroom_percent: options.headroom_percent,
+            recommended_cap,
+        },
+        headline,
+    })
+}
+
+fn human(bytes: u64) -> String {
+    crate::ui::human_bytes(bytes)
+}
+
+/// `peak` plus `headroom` percent, rounded up to whole MiB, at most wasm32's 4 GiB.
+pub fn recommended_cap(peak: u64, headroom_percent: u32) -> u64 {
+    const MIB: u64 = 1 << 20;
+    let with_headroom = peak + peak * headroom_percent as u64 / 100;
+    (with_headroom.div_ceil(MIB) * MIB).clamp(MIB, 4 << 30)
+}
+
+fn bytes(manifest: &Manifest, raw: &[u8], package: &crate::stages::package::PackageConfig) -> Result<Bytes> {
+    let out = |stage: Stage| manifest.stages.iter().find(|s| s.stage == stage).map_or(0, |s| s.bytes_out);
+    let variant = |encoding: &str| {
+        manifest.artifacts.iter().find(|a| a.public && a.content_encoding.as_deref() == Some(encoding)).map(|a| a.bytes)
+    };
+    let (raw_br, _) = crate::stages::package::compress(raw, crate::config::Encoding::Brotli, package)?;
+    Ok(Bytes {
+        raw: manifest.input.bytes,
+        raw_br: raw_br.len() as u64,
+        preinit: out(Stage::Preinit),
+        optimize: out(Stage::Optimize),
+        strip: out(Stage::Strip),
+        br: variant("br"),
+        gz: variant("gzip"),
+        cwasm: manifest
+            .cwasms()
+            .map(|(a, info)| {
+                let label = match info.cpu_level.as_str() {
+                    "baseline" => info.triple.clone(),
+                    level => format!("{} {level}", info.triple),
+                };
+                (label, a.bytes)
+            })
+            .collect(),
+    })
+}
+
+/// Writes the recommendation into manifest.json (the same bytes otherwise), atomically.
+fn record_recommendation(dir: &Path, report: &Report, manifest: &Manifest) -> Result<()> {
+    let mut manifest = manifest.clone();
+    manifest.limits.recommended = Some(MemoryRecommendation {
+        memory_cap: report.memory.recommended_cap,
+        after_preinit: report.memory.after_preinit,
+        peak: report.memory.peak,
+        headroom_percent: report.memory.headroom_percent,
+        call: report.call.clone(),
+        module_sha256: manifest.shipped_wasm().map(|a| a.sha256.clone()).unwrap_or_default(),
+    });
+    write_atomically(&dir.join(crate::manifest::FILE_NAME), manifest.to_json().as_bytes())
+}
+
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension("wasmship-tmp");
+    std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("replacing {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_cap_is_peak_plus_headroom_in_whole_mib() {
+        assert_eq!(super::recommended_cap(3 << 20, 50), 5 << 20, "4.5 MiB rounds up");
+        assert_eq!(super::recommended_cap(2 << 20, 0), 2 << 20);
+        assert_eq!(super::recommended_cap(4 << 30, 50), 4 << 30, "wasm32 tops out at 4 GiB");
+    }
+}

@@ -1,0 +1,33 @@
+// Renders a report.html in Debian's chromium (headless) and describes its charts:
+//   node render.mjs REPORT_HTML SCREENSHOT
+import { chromium } from "playwright-core";
+
+const [file, screenshot] = process.argv.slice(2);
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+  args: [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+  ],
+});
+try {
+  const page = await browser.newPage({ viewport: { width: 1100, height: 900 } });
+  const requests = [];
+  page.on("request", (request) => requests.push(request.url()));
+  await page.goto(`file://${file}`);
+  const charts = await page.evaluate(() =>
+    Object.fromEntries(["waterfall", "startup"].map((id) => {
+      const svg = document.getElementById(id);
+      const box = svg?.getBoundingClientRect();
+      return [id, svg && {
+        bars: [...svg.querySelectorAll("rect")].filter((r) => r.getBoundingClientRect().width > 0).length,
+        width: box.width,
+        height: box.height,
+      }];
+    })));
+  const tables = await page.$$eval("table", (all) => all.length);
+  await page.screenshot({ path: screenshot, fullPage: true });
+  console.log(JSON.stringify({ charts, tables, requests }));
+} finally {
+  await browser.close();
+}
