@@ -13,9 +13,35 @@ use std::time::Duration;
 #[command(long_version = concat!(env!("CARGO_PKG_VERSION"), " (build ", env!("WASMSHIP_BUILD_ID"), ", wasmtime ", env!("WASMSHIP_WASMTIME_VERSION"), ", binaryen ", env!("WASMSHIP_BINARYEN_VERSION"), ")"))]
 #[command(long_about = "Build a Rust guest crate into production WebAssembly: cargo build, Wizer pre-init, \
 wasm-opt, strip, wasmtime precompile, then hashed, compressed artifacts and a manifest.")]
+#[command(after_help = "Examples:
+  cargo wasmship new bot-check                       a guest crate that builds as is
+  cargo wasmship build                               the guest in this directory, profile `release`
+  cargo wasmship build --profile dev -p bot-check    one guest of a workspace, fast
+  cargo wasmship build --workspace --out-dir dist    every guest with a wasmship profile
+  cargo wasmship verify dist/bot-check               before deploying a directory
+  cargo wasmship report --call 'score(\"free cash\")'  what pre-init and precompile bought
+  cargo wasmship serve --call 'score(\"free cash\")'   the web files and a demo page
+  cargo wasmship ci                                  a GitHub release workflow")]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
+    #[command(flatten)]
+    global: GlobalFlags,
+}
+
+#[derive(Args)]
+#[command(next_help_heading = "Output")]
+struct GlobalFlags {
+    /// `human` (on stderr) or `json`: one JSON object per line on stdout, human output
+    /// still on stderr (see README, "Messages").
+    #[arg(long, global = true, value_name = "FMT", default_value = "human", value_parser = ["human", "json"])]
+    message_format: String,
+    /// When to colour: auto (a terminal, unless NO_COLOR), always, never [default: CARGO_TERM_COLOR, else auto].
+    #[arg(long, global = true, value_name = "WHEN", value_parser = ["auto", "always", "never"])]
+    color: Option<String>,
+    /// More detail: resolved paths, the cache, the engine and each precompile target.
+    #[arg(short, long, global = true)]
+    verbose: bool,
 }
 
 #[derive(Subcommand)]
@@ -31,6 +57,26 @@ enum Command {
     /// Serve an output directory's web files on 127.0.0.1 the way the deploy files say, with a
     /// demo page that loads the guest in a browser.
     Serve(ServeArgs),
+    /// Create a guest crate that `cargo wasmship build` ships as is.
+    New {
+        /// Directory to create; its name is the package name.
+        path: PathBuf,
+    },
+    /// Make an existing crate a guest: cdylib crate type and a wasmship profile, comments kept.
+    Init {
+        /// The crate's Cargo.toml [default: ./Cargo.toml].
+        #[arg(long, value_name = "PATH")]
+        manifest_path: Option<PathBuf>,
+    },
+    /// Write .github/workflows/wasmship-release.yml: build, verify and attach on a version tag.
+    Ci {
+        /// Write nothing; fail with a diff when the workflow on disk differs.
+        #[arg(long)]
+        check: bool,
+        /// The guest's or workspace's Cargo.toml [default: ./Cargo.toml].
+        #[arg(long, value_name = "PATH")]
+        manifest_path: Option<PathBuf>,
+    },
     /// Run one stage on one file with the guest profile's settings (for benchmarks).
     #[command(hide = true)]
     Stage(StageArgs),
@@ -150,8 +196,12 @@ struct CargoFlags {
     #[arg(long, value_name = "PATH")]
     manifest_path: Option<PathBuf>,
     /// Guest package to build.
-    #[arg(short = 'p', long, value_name = "SPEC")]
+    #[arg(short = 'p', long, value_name = "SPEC", conflicts_with = "workspace")]
     package: Option<String>,
+    /// Every package of the workspace that has [package.metadata.wasmship] (the default in a
+    /// virtual workspace).
+    #[arg(long)]
+    workspace: bool,
     /// Cargo features of the guest (comma or space separated).
     #[arg(short = 'F', long, value_delimiter = ',', value_name = "FEATURES")]
     features: Vec<String>,
@@ -275,8 +325,55 @@ impl Overrides {
 
 pub fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<(), Failure> {
     let cli = Cli::parse_from(args);
+    crate::ui::init_color(cli.global.color.as_deref());
+    crate::ui::set_json_messages(cli.global.message_format == "json");
+    crate::ui::set_verbose(cli.global.verbose);
     match cli.command {
-        Command::Build(args) => commands::build::run(&request(args).map_err(Failure::config)?).map(|_| ()),
+        Command::Build(args) => {
+            let workspace = args.cargo.workspace;
+            let request = request(args).map_err(Failure::config)?;
+            match workspace_guests(&request, workspace)? {
+                Some(packages) => commands::build::run_workspace(&request, &packages).map(|_| ()),
+                None => commands::build::run(&request).map(|_| ()),
+            }
+        }
+        Command::New { path } => {
+            let files = commands::new::run(&path).map_err(Failure::config)?;
+            let ui = crate::ui::Ui::new(false);
+            ui.status("Created", &format!("guest `{}` ({})", path.display(), files.join(", ")));
+            ui.status("Next", &format!("cargo wasmship build --manifest-path {}", path.join("Cargo.toml").display()));
+            Ok(())
+        }
+        Command::Init { manifest_path } => {
+            let manifest = manifest_path.unwrap_or_else(|| PathBuf::from("Cargo.toml"));
+            let changes = commands::init::run(&manifest).map_err(Failure::config)?;
+            let ui = crate::ui::Ui::new(false);
+            if changes.made.is_empty() {
+                ui.status("Unchanged", &format!("{} is already a guest; nothing to change", manifest.display()));
+            }
+            for change in &changes.made {
+                ui.status("Changed", &format!("{}: {change}", manifest.display()));
+            }
+            if changes.needs_init_export {
+                eprintln!(
+                    "\n  No init export yet. To pre-initialize at build time, add to src/lib.rs:\n\n{}\n",
+                    commands::init::INIT_SNIPPET.lines().map(|l| format!("    {l}")).collect::<Vec<_>>().join("\n")
+                );
+            }
+            Ok(())
+        }
+        Command::Ci { check, manifest_path } => {
+            let cargo = CargoArgs { manifest_path, ..Default::default() };
+            let (root, scope) = commands::ci::scope(&cargo).map_err(Failure::config)?;
+            let ui = crate::ui::Ui::new(false);
+            match commands::ci::run(&root, &scope, check).map_err(Failure::verify)? {
+                commands::ci::Outcome::Written(path) => ui.status("Wrote", &path.display().to_string()),
+                commands::ci::Outcome::Unchanged(path) => {
+                    ui.status("Fresh", &format!("{} is up to date", path.display()))
+                }
+            }
+            Ok(())
+        }
         Command::Verify(args) => {
             let ui = crate::ui::Ui::new(false);
             let path = match args.path {
@@ -311,6 +408,25 @@ pub fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<(), Fai
             let request = request(args.build).map_err(Failure::config)?;
             commands::stage::run(&request, &args.stage, &args.input, &args.output).map_err(Failure::build)
         }
+    }
+}
+
+/// The packages a workspace build makes: with `--workspace`, or by default in a virtual
+/// workspace that has packages with a wasmship profile; `None` for a single-guest build.
+fn workspace_guests(request: &crate::plan::Request, asked: bool) -> Result<Option<Vec<String>>, Failure> {
+    if !asked && !crate::guest::is_virtual_workspace(&request.cargo).map_err(Failure::config)? {
+        return Ok(None);
+    }
+    let (root, packages) = crate::guest::guests_with_profiles(&request.cargo).map_err(Failure::config)?;
+    match packages.len() {
+        0 if asked => Err(Failure::config(anyhow::anyhow!(
+            "no package of the workspace at {} has a [package.metadata.wasmship] table\n  \
+             help: run `cargo wasmship init --manifest-path <guest>/Cargo.toml` in each guest, or pick one with -p",
+            root.display()
+        ))),
+        // A virtual workspace without profiles: the single-guest rules pick (or say why not).
+        0 => Ok(None),
+        _ => Ok(Some(packages)),
     }
 }
 

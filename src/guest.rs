@@ -65,6 +65,34 @@ pub fn locate(args: &CargoArgs) -> Result<Guest> {
     from_metadata(metadata, args)
 }
 
+/// The workspace root, and the names of its packages that have a
+/// `[package.metadata.wasmship]` table (in workspace order): what `--workspace` builds.
+pub fn guests_with_profiles(args: &CargoArgs) -> Result<(PathBuf, Vec<String>)> {
+    let metadata = match crate::metadata_cache::load(args) {
+        Some(metadata) => metadata,
+        None => run_cargo_metadata(args)?,
+    };
+    let names = metadata
+        .workspace_packages()
+        .iter()
+        .filter(|p| p.metadata.get("wasmship").is_some())
+        .map(|p| p.name.to_string())
+        .collect();
+    Ok((metadata.workspace_root.clone().into(), names))
+}
+
+/// True when `args` point at a virtual workspace (no root package) and name no package.
+pub fn is_virtual_workspace(args: &CargoArgs) -> Result<bool> {
+    if args.package.is_some() {
+        return Ok(false);
+    }
+    let metadata = match crate::metadata_cache::load(args) {
+        Some(metadata) => metadata,
+        None => run_cargo_metadata(args)?,
+    };
+    Ok(metadata.root_package().is_none())
+}
+
 fn run_cargo_metadata(args: &CargoArgs) -> Result<Metadata> {
     let mut command = MetadataCommand::new();
     command.no_deps();
@@ -121,7 +149,8 @@ fn select_package<'m>(metadata: &'m Metadata, args: &CargoArgs) -> Result<&'m Pa
             list_candidates(&members)
         ),
         many => bail!(
-            "the workspace at {} has several cdylib packages; pick one with -p/--package\n  candidates: {}",
+            "the workspace at {} has several cdylib packages; pick one with -p/--package\n  candidates: {}\n  \
+             help: or give each a [package.metadata.wasmship] table (`cargo wasmship init`) and build them all with --workspace",
             metadata.workspace_root,
             list_candidates(many)
         ),

@@ -13,6 +13,8 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
             report(&failure.error);
+            let message = format!("{:#}", failure.error);
+            cargo_wasmship::ui::emit("error", serde_json::json!({ "message": message, "exit_code": failure.code() }));
             ExitCode::from(failure.code())
         }
     }

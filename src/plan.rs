@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// What the user asked for, from the command line.
+#[derive(Clone)]
 pub struct Request {
     pub cargo: CargoArgs,
     pub profile: String,
@@ -34,6 +35,7 @@ pub struct Request {
 }
 
 /// Stage cache options.
+#[derive(Clone)]
 pub struct CacheOptions {
     /// `--no-cache`: run every stage; the cache is neither read nor written.
     pub disabled: bool,

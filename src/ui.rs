@@ -3,12 +3,16 @@
 use crate::stages::{StageReport, StageStatus};
 use anstyle::{AnsiColor, Style};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use serde_json::json;
 use std::io::IsTerminal;
+use std::io::Write as _;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 const GREEN: Style = AnsiColor::Green.on_default().bold();
 const YELLOW: Style = AnsiColor::Yellow.on_default().bold();
 pub const RED: Style = AnsiColor::Red.on_default().bold();
+const DIM: Style = Style::new().dimmed();
 
 /// Chooses colour the way cargo does: `--color` (when given), else `CARGO_TERM_COLOR`
 /// (`auto`, `always`, `never`), else auto: colour on a terminal unless `NO_COLOR` is set
@@ -21,6 +25,43 @@ pub fn init_color(flag: Option<&str>) {
         _ => anstream::ColorChoice::Auto,
     };
     choice.write_global();
+}
+
+/// `--message-format json`: machine-readable messages on stdout, one JSON object per line.
+static JSON_MESSAGES: AtomicBool = AtomicBool::new(false);
+/// `-v`: details (paths, settings) on stderr.
+static VERBOSE: AtomicBool = AtomicBool::new(false);
+
+/// The version of the JSON messages' shape (README, "Messages"); bump on a breaking change.
+pub const MESSAGES_SCHEMA_VERSION: u32 = 1;
+
+pub fn set_json_messages(on: bool) {
+    JSON_MESSAGES.store(on, Ordering::Relaxed);
+}
+
+pub fn json_messages() -> bool {
+    JSON_MESSAGES.load(Ordering::Relaxed)
+}
+
+pub fn set_verbose(on: bool) {
+    VERBOSE.store(on, Ordering::Relaxed);
+}
+
+/// One JSON message on stdout (only with `--message-format json`): `reason` names its kind.
+pub fn emit(reason: &str, mut fields: serde_json::Value) {
+    if !json_messages() {
+        return;
+    }
+    let mut message = serde_json::Map::new();
+    message.insert("reason".into(), reason.into());
+    if let Some(object) = fields.as_object_mut() {
+        message.extend(std::mem::take(object));
+    }
+    let line = serde_json::Value::Object(message).to_string();
+    let stdout = std::io::stdout();
+    let mut lock = stdout.lock();
+    let _ = writeln!(lock, "{line}");
+    let _ = lock.flush();
 }
 
 pub struct Ui {
@@ -61,12 +102,21 @@ impl Ui {
         self.line(&format!("{GREEN}{verb:>12}{GREEN:#} {message}"));
     }
 
+    /// A detail for `-v`: a dim line under the status lines.
+    pub fn detail(&self, what: &str, message: &str) {
+        if VERBOSE.load(Ordering::Relaxed) && !self.quiet {
+            self.line(&format!("{DIM}{what:>12} {message}{DIM:#}"));
+        }
+    }
+
     pub fn warn(&self, message: &str) {
+        emit("warning", json!({ "message": message }));
         self.line(&format!("{YELLOW}warning{YELLOW:#}: {message}"));
     }
 
     /// Shows `label` as running until [`Ui::finish`] is called with its report(s).
     pub fn start(&self, label: &str) -> Running {
+        emit("stage-started", json!({ "unit": label }));
         if !self.spinners {
             return Running { bar: None };
         }
@@ -83,7 +133,36 @@ impl Ui {
             bar.finish_and_clear();
         }
         for report in reports {
+            if report.status == StageStatus::Cached {
+                emit("cache-hit", json!({ "unit": label(report), "sha256": report.sha256_out }));
+            }
+            emit(
+                "stage-finished",
+                json!({
+                    "unit": label(report),
+                    "stage": report.stage,
+                    "status": report.status,
+                    "bytes_in": report.bytes_in,
+                    "bytes_out": report.bytes_out,
+                    "millis": report.millis,
+                    "notes": report.notes,
+                }),
+            );
             self.status(&label(report), &summary(report));
+        }
+    }
+
+    /// One line per package of a workspace build.
+    pub fn summary(&self, rows: &[(String, Result<String, String>)]) {
+        if self.quiet {
+            return;
+        }
+        eprintln!();
+        for (package, result) in rows {
+            match result {
+                Ok(what) => self.status("Built", &format!("{package}: {what}")),
+                Err(why) => self.line(&format!("{RED}{:>12}{RED:#} {package}: {why}", "Failed")),
+            }
         }
     }
 

@@ -15,7 +15,7 @@ use crate::stages::{self, Stage, StageReport};
 use crate::ui::Ui;
 use anyhow::{Context, Result};
 use rayon::prelude::*;
-use serde_json::Value;
+use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 
 pub struct Outcome {
@@ -31,6 +31,59 @@ pub struct Outcome {
 
 pub fn run(request: &Request) -> Result<Outcome, Failure> {
     build(request).map(|(_, outcome)| outcome)
+}
+
+/// Builds each of `packages` (a workspace's guests) in turn: one cargo target directory, so
+/// one stage cache, and each build's final stages in parallel. With `--out-dir DIR`, each
+/// package's output goes to `DIR/<package>`. Prints one summary; fails with the first
+/// failure's kind after trying every package.
+pub fn run_workspace(request: &Request, packages: &[String]) -> Result<Vec<Outcome>, Failure> {
+    let ui = Ui::new(request.quiet);
+    let mut outcomes = Vec::new();
+    let mut rows: Vec<(String, Result<String, String>)> = Vec::new();
+    let mut first_failure: Option<Failure> = None;
+    for package in packages {
+        let mut one = request.clone();
+        one.cargo.package = Some(package.clone());
+        one.out_dir = request.out_dir.as_ref().map(|dir| dir.join(package));
+        match run(&one) {
+            Ok(outcome) => {
+                rows.push((
+                    package.clone(),
+                    Ok(format!("{} artifacts in {}", outcome.manifest.artifacts.len(), outcome.out_dir.display())),
+                ));
+                outcomes.push(outcome);
+            }
+            Err(failure) => {
+                let first_line = failure.error.to_string().lines().next().unwrap_or_default().to_string();
+                crate::ui::emit(
+                    "error",
+                    json!({ "package": package, "message": format!("{:#}", failure.error), "exit_code": failure.code() }),
+                );
+                ui.warn(&format!("{package}: {first_line}"));
+                rows.push((package.clone(), Err(first_line)));
+                first_failure.get_or_insert(failure);
+            }
+        }
+    }
+    let built = rows.iter().filter(|(_, r)| r.is_ok()).count();
+    ui.summary(&rows);
+    crate::ui::emit(
+        "workspace-finished",
+        json!({ "packages": packages, "built": built, "failed": packages.len() - built }),
+    );
+    match first_failure {
+        Some(failure) => Err(Failure {
+            kind: failure.kind,
+            error: anyhow::anyhow!(
+                "{} of {} guests failed; the first:\n{:#}",
+                packages.len() - built,
+                packages.len(),
+                failure.error
+            ),
+        }),
+        None => Ok(outcomes),
+    }
 }
 
 /// The build, and the plan it followed (for commands that go on from a build, as `report`).
@@ -75,10 +128,33 @@ fn execute(request: &Request, plan: &Plan, ui: &Ui) -> Result<Outcome> {
             plan.profile_name
         ),
     );
+    crate::ui::emit(
+        "build-started",
+        json!({
+            "schema_version": crate::ui::MESSAGES_SCHEMA_VERSION,
+            "package": guest.package.name,
+            "version": guest.package.version.to_string(),
+            "profile": plan.profile_name,
+            "out_dir": out_dir,
+        }),
+    );
+    let cache_dir = request.cache.dir.clone().unwrap_or_else(|| guest.target_dir.join("wasmship").join("cache"));
+    ui.detail("Output", &format!("{} (resolved {})", plan.out_dir.display(), out_dir.display()));
+    ui.detail(
+        "Cache",
+        &if request.cache.disabled { "off (--no-cache)".to_string() } else { cache_dir.display().to_string() },
+    );
+    ui.detail("Engine", &format!("preset `{}`, wasmtime {}", plan.engine.preset, plan.engine.wasmtime));
+    for target in &plan.cwasm_targets {
+        ui.detail(
+            "Target",
+            &format!("{} {} (compatibility id {})", target.triple, target.cpu_level, &target.compatibility_id[..16]),
+        );
+    }
+    crate::ui::emit("stage-started", json!({ "unit": "build" }));
     let built = stages::build::run(guest, &build_config)?;
     ui.finish(crate::ui::Running::none(), &[&built.stage.report]);
 
-    let cache_dir = request.cache.dir.clone().unwrap_or_else(|| guest.target_dir.join("wasmship").join("cache"));
     let input = Product::input(built.stage.bytes.clone(), built.stage.report.sha256_out.clone());
     // `--no-cache`: no cache at all. After a corrupt blob: rebuild without reading it, but
     // store the results, which heals it.
@@ -106,6 +182,25 @@ fn execute(request: &Request, plan: &Plan, ui: &Ui) -> Result<Outcome> {
     if let Err(error) = output::write_run_report(&out_dir, &run_report(&outcome)) {
         ui.warn(&format!("could not write the run report: {error:#}"));
     }
+    for artifact in &outcome.manifest.artifacts {
+        crate::ui::emit(
+            "artifact",
+            json!({
+                "name": artifact.name, "file": outcome.out_dir.join(&artifact.file), "kind": artifact.kind,
+                "bytes": artifact.bytes, "sha256": artifact.sha256, "public": artifact.public,
+            }),
+        );
+    }
+    crate::ui::emit(
+        "build-finished",
+        json!({
+            "package": guest.package.name,
+            "out_dir": outcome.out_dir,
+            "manifest": outcome.out_dir.join(manifest::FILE_NAME),
+            "fresh": outcome.fresh,
+            "artifacts": outcome.manifest.artifacts.len(),
+        }),
+    );
     let verb = if outcome.fresh { "Fresh" } else { "Finished" };
     ui.status(verb, &format!("{} artifacts in {}", outcome.manifest.artifacts.len(), plan.out_dir.display()));
     Ok(outcome)

@@ -1,5 +1,8 @@
 //! One module per subcommand.
 pub mod build;
+pub mod ci;
+pub mod init;
+pub mod new;
 pub mod report;
 pub mod serve;
 pub mod stage;

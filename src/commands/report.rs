@@ -86,6 +86,17 @@ pub fn run(request: &Request, options: &ReportOptions) -> Result<Report, Failure
     };
     write().context("writing the report").map_err(Failure::build)?;
     render::table(&report);
+    crate::ui::emit(
+        "report-finished",
+        serde_json::json!({
+            "schema_version": crate::ui::MESSAGES_SCHEMA_VERSION,
+            "report_json": outcome.out_dir.join(JSON_FILE),
+            "report_html": outcome.out_dir.join(HTML_FILE),
+            "headline": report.headline,
+            "speedup": report.startup.speedup,
+            "recommended_memory_cap": report.memory.recommended_cap,
+        }),
+    );
     ui.status("Reported", &format!("{} and {} in {}", HTML_FILE, JSON_FILE, outcome.out_dir.display()));
     Ok(report)
 }

@@ -166,6 +166,16 @@ pub fn run(target: &Path, ui: &crate::ui::Ui) -> Result<()> {
         );
     }
     let (manifest, problems) = check(&path).with_context(|| format!("verifying {}", target.display()))?;
+    for p in &problems {
+        crate::ui::emit("problem", serde_json::json!({ "file": p.file, "what": p.what }));
+    }
+    crate::ui::emit(
+        "verify-finished",
+        serde_json::json!({
+            "schema_version": crate::ui::MESSAGES_SCHEMA_VERSION,
+            "manifest": path, "artifacts": manifest.artifacts.len(), "problems": problems.len(),
+        }),
+    );
     if problems.is_empty() {
         ui.status("Verified", &format!("{} artifacts against {}", manifest.artifacts.len(), path.display()));
         return Ok(());

@@ -1,0 +1,76 @@
+//! `cargo wasmship ci [--check]`: writes `.github/workflows/wasmship-release.yml` at the
+//! workspace root from `templates/ci/`, pinned to this tool's exact version. With `--check`
+//! it writes nothing and fails with a diff while the file on disk differs.
+use anyhow::{Context, Result};
+use std::path::{Path, PathBuf};
+
+const TEMPLATE: &str = include_str!("../../templates/ci/wasmship-release.yml");
+pub const WORKFLOW: &str = ".github/workflows/wasmship-release.yml";
+
+/// What to build: one package, or every guest of a workspace.
+pub enum Scope {
+    Package(String),
+    Workspace,
+}
+
+/// The workflow for `scope`.
+pub fn workflow(scope: &Scope) -> String {
+    let (what, args) = match scope {
+        Scope::Package(name) => (format!("`{name}`"), format!("-p {name}")),
+        Scope::Workspace => ("every guest of the workspace".to_string(), "--workspace".to_string()),
+    };
+    TEMPLATE.replace("@VERSION@", env!("CARGO_PKG_VERSION")).replace("@WHAT@", &what).replace("@BUILD_ARGS@", &args)
+}
+
+pub enum Outcome {
+    Written(PathBuf),
+    Unchanged(PathBuf),
+}
+
+/// Writes the workflow under `root`, or with `check` compares it.
+pub fn run(root: &Path, scope: &Scope, check: bool) -> Result<Outcome> {
+    let path = root.join(WORKFLOW);
+    let wanted = workflow(scope);
+    let existing = std::fs::read_to_string(&path).ok();
+    if existing.as_deref() == Some(wanted.as_str()) {
+        return Ok(Outcome::Unchanged(path));
+    }
+    if check {
+        let diff = match &existing {
+            None => format!("  {} does not exist", path.display()),
+            Some(text) => similar::TextDiff::from_lines(text.as_str(), wanted.as_str())
+                .unified_diff()
+                .context_radius(2)
+                .header(
+                    &format!("{WORKFLOW} (on disk)"),
+                    &format!("{WORKFLOW} (cargo-wasmship {})", env!("CARGO_PKG_VERSION")),
+                )
+                .to_string(),
+        };
+        return Err(anyhow::Error::new(super::verify::ProblemsFound(format!(
+            "{} is stale\n{}\n  help: regenerate it with `cargo wasmship ci`",
+            path.display(),
+            diff.trim_end()
+        ))));
+    }
+    let dir = path.parent().expect("a parent");
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    std::fs::write(&path, wanted).with_context(|| format!("writing {}", path.display()))?;
+    Ok(Outcome::Written(path))
+}
+
+/// The workspace root and what to build, from `cargo metadata` of `manifest` (or the
+/// current directory): every guest when the workspace has more than one package with a
+/// wasmship profile, else the one guest.
+pub fn scope(cargo: &crate::guest::CargoArgs) -> Result<(PathBuf, Scope)> {
+    let guests = crate::guest::guests_with_profiles(cargo)?;
+    let root = guests.0;
+    match guests.1.as_slice() {
+        [] => {
+            let guest = crate::guest::locate(cargo).context("finding the guest the workflow builds")?;
+            Ok((root, Scope::Package(guest.package.name.to_string())))
+        }
+        [one] => Ok((root, Scope::Package(one.clone()))),
+        _ => Ok((root, Scope::Workspace)),
+    }
+}

