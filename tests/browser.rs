@@ -4,9 +4,8 @@
 mod common;
 
 use common::{expected_answers, Fixture};
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
 /// Skips (saying why) unless chromium and playwright-core are installed.
 fn browser_tools() -> Option<PathBuf> {
@@ -23,39 +22,6 @@ fn browser_tools() -> Option<PathBuf> {
     Some(chromium)
 }
 
-struct Serving {
-    child: Child,
-    url: String,
-    log: std::sync::mpsc::Receiver<String>,
-}
-
-impl Drop for Serving {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn serve(out: &Path, call: &str) -> Serving {
-    let mut child = Command::new(snapbox::cmd::cargo_bin!("cargo-wasmship"))
-        .args(["serve", "--port", "0", "--call", call])
-        .arg(out)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut url = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut url).unwrap();
-    let (send, log) = std::sync::mpsc::channel();
-    let stderr = child.stderr.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = send.send(line);
-        }
-    });
-    Serving { child, url: url.trim().to_string(), log }
-}
-
 #[test]
 fn the_demo_page_loads_the_guest_over_brotli_with_integrity_and_caches_it() {
     let Some(chromium) = browser_tools() else { return };
@@ -69,7 +35,7 @@ fn the_demo_page_loads_the_guest_over_brotli_with_integrity_and_caches_it() {
         .status()
         .unwrap();
     assert!(status.success());
-    let server = serve(&out, "classify_sample(1)");
+    let server = common::Serving::start(&out, &["--call", "classify_sample(1)"]);
 
     let screenshot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("browser/demo.png");
     std::fs::create_dir_all(screenshot.parent().unwrap()).unwrap();

@@ -5,7 +5,7 @@ mod common;
 
 use common::Fixture;
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -46,19 +46,11 @@ impl Drop for Running {
     }
 }
 
-/// `cargo wasmship serve` on a free port: (process, "127.0.0.1:port").
-fn serve() -> (Running, String) {
-    let mut child = Command::new(snapbox::cmd::cargo_bin!("cargo-wasmship"))
-        .args(["serve", "--port", "0"])
-        .arg(output())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut url = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut url).unwrap();
-    let address = url.trim().trim_start_matches("http://").trim_end_matches('/').to_string();
-    (Running(child), address)
+/// `cargo wasmship serve` on a free port, and its address.
+fn serve() -> (common::Serving, String) {
+    let server = common::Serving::start(output(), &[]);
+    let address = server.address();
+    (server, address)
 }
 
 struct HttpResponse {

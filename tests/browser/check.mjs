@@ -2,16 +2,10 @@
 //   node check.mjs URL SCREENSHOT
 // Prints one JSON object: the result the page showed, the .wasm response as the browser saw
 // it, the same after a reload, and the page's result with a wrong integrity.
-import { chromium } from "playwright-core";
+import { launch } from "./chromium.mjs";
 
 const [url, screenshot] = process.argv.slice(2);
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-  args: [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-  ],
-});
+const browser = await launch();
 try {
   const context = await browser.newContext();
   const page = await context.newPage();

@@ -1,15 +1,9 @@
 // Renders a report.html in Debian's chromium (headless) and describes its charts:
 //   node render.mjs REPORT_HTML SCREENSHOT
-import { chromium } from "playwright-core";
+import { launch } from "./chromium.mjs";
 
 const [file, screenshot] = process.argv.slice(2);
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-  args: [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-  ],
-});
+const browser = await launch();
 try {
   const page = await browser.newPage({ viewport: { width: 1100, height: 900 } });
   const requests = [];

@@ -230,3 +230,48 @@ pub fn copy_dir(from: &Path, to: &Path) {
         std::fs::write(path, bytes).unwrap();
     }
 }
+
+/// `cargo wasmship serve` on a free port, killed when dropped; its request log is kept.
+pub struct Serving {
+    child: std::process::Child,
+    /// `http://127.0.0.1:PORT/`
+    pub url: String,
+    /// One line per request, as serve logs them on stderr.
+    pub log: std::sync::mpsc::Receiver<String>,
+}
+
+impl Serving {
+    pub fn start(dir: &Path, extra: &[&str]) -> Serving {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(snapbox::cmd::cargo_bin!("cargo-wasmship"))
+            .args(["serve", "--port", "0"])
+            .args(extra)
+            .arg(dir)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut url = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut url).unwrap();
+        let (send, log) = std::sync::mpsc::channel();
+        let stderr = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = send.send(line);
+            }
+        });
+        Serving { child, url: url.trim().to_string(), log }
+    }
+
+    /// `127.0.0.1:PORT`
+    pub fn address(&self) -> String {
+        self.url.trim_start_matches("http://").trim_end_matches('/').to_string()
+    }
+}
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -16,6 +16,7 @@
 //! gets wrong. [`Shipped::load`] verifies a file's sha256 before the `unsafe` deserialize, and
 //! falls back to compiling the verified `.wasm` when the host has a compiler (the `compiler`
 //! feature) and no `.cwasm` fits.
+pub mod call;
 pub mod cpu;
 pub mod engine;
 

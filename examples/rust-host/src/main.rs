@@ -8,13 +8,14 @@
 //! rust-host DIR [--engine manifest|default] [--epoch] [--hide-cpu-feature F]... [--requests N] CALL...
 //! rust-host --describe-default-engine
 //! ```
-//! A CALL is `export(arg, ...)`: integers, or "strings" copied into guest memory through the
-//! guest's `alloc` export and passed as (pointer, length). Prints one JSON object: where the
+//! A CALL is `export(arg, ...)` (`wasmship_host::call`): integers, or "strings" copied into
+//! guest memory through the guest's `alloc` export and passed as (pointer, length). Prints one JSON object: where the
 //! module came from, what was skipped and why, timings, and each call's answer.
 use anyhow::{bail, Context, Result};
 use serde_json::json;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
+use wasmship_host::call::{invoke, CallSpec};
 use wasmship_host::{LoadOptions, Shipped, Source};
 use wasmtime::{Config, Engine, Linker, Store, StoreLimits, Val};
 
@@ -38,18 +39,8 @@ struct Args {
     epoch: bool,
     compile_wasm: bool,
     requests: usize,
-    calls: Vec<Call>,
-}
-
-struct Call {
-    export: String,
-    args: Vec<Arg>,
-    text: String,
-}
-
-enum Arg {
-    Int(i32),
-    Str(String),
+    /// (as written, parsed)
+    calls: Vec<(String, CallSpec)>,
 }
 
 fn main() {
@@ -100,7 +91,7 @@ fn run() -> Result<()> {
 
     let mut answers = Vec::new();
     let mut instantiate_times = Vec::new();
-    for call in &args.calls {
+    for (text, call) in &args.calls {
         for request in 0..args.requests {
             let mut store = Store::new(&engine, shipped.store_limits());
             store.limiter(|limits| limits);
@@ -108,9 +99,14 @@ fn run() -> Result<()> {
             let started = Instant::now();
             let instance = pre.instantiate(&mut store).map_err(wt)?; // per request
             instantiate_times.push(started.elapsed());
-            let answer = invoke(&mut store, &instance, call)?;
+            let (results, _) = invoke(&mut store, &instance, call)?;
             if request == 0 {
-                answers.push(json!([call.text, answer]));
+                let answer = match results.first() {
+                    Some(Val::I32(v)) => *v as i64,
+                    Some(Val::I64(v)) => *v,
+                    _ => 0,
+                };
+                answers.push(json!([text, answer]));
             }
         }
     }
@@ -148,34 +144,6 @@ fn compile_instead(_: &Shipped, _: &Engine, _: &mut wasmship_host::Loaded) -> Re
     bail!("--compile-wasm needs the `compiler` feature (this host is runtime-only)")
 }
 
-fn invoke(store: &mut Store<StoreLimits>, instance: &wasmtime::Instance, call: &Call) -> Result<i64> {
-    let mut params = Vec::new();
-    for arg in &call.args {
-        match arg {
-            Arg::Int(n) => params.push(Val::I32(*n)),
-            Arg::Str(text) => {
-                let alloc = instance
-                    .get_typed_func::<i32, i32>(&mut *store, "alloc")
-                    .map_err(wt)
-                    .context("string arguments need an `alloc` export")?;
-                let ptr = alloc.call(&mut *store, text.len() as i32).map_err(wt)?;
-                let memory = instance.get_memory(&mut *store, "memory").context("no `memory` export")?;
-                memory.write(&mut *store, ptr as usize, text.as_bytes())?;
-                params.push(Val::I32(ptr));
-                params.push(Val::I32(text.len() as i32));
-            }
-        }
-    }
-    let func = instance.get_func(&mut *store, &call.export).with_context(|| format!("no export `{}`", call.export))?;
-    let mut results = vec![Val::I32(0); func.ty(&*store).results().len()];
-    func.call(&mut *store, &params, &mut results).map_err(wt).with_context(|| format!("calling {}", call.text))?;
-    Ok(match results.first() {
-        Some(Val::I32(v)) => *v as i64,
-        Some(Val::I64(v)) => *v,
-        _ => 0,
-    })
-}
-
 fn parse(raw: Vec<String>) -> Result<Args> {
     let mut args = Args {
         dir: String::new(),
@@ -195,7 +163,7 @@ fn parse(raw: Vec<String>) -> Result<Args> {
             "--hide-cpu-feature" => hidden.push(it.next().context("--hide-cpu-feature needs a feature")?),
             "--requests" => args.requests = it.next().context("--requests needs N")?.parse()?,
             _ if args.dir.is_empty() => args.dir = arg,
-            _ => args.calls.push(parse_call(&arg)?),
+            _ => args.calls.push((arg.clone(), CallSpec::parse(&arg)?)),
         }
     }
     if args.dir.is_empty() {
@@ -203,31 +171,6 @@ fn parse(raw: Vec<String>) -> Result<Args> {
     }
     let _ = HIDDEN.set(hidden);
     Ok(args)
-}
-
-/// `name(1, "text", 3)`
-fn parse_call(text: &str) -> Result<Call> {
-    let (export, rest) = text.split_once('(').with_context(|| format!("`{text}`: expected export(args)"))?;
-    let inner = rest.strip_suffix(')').with_context(|| format!("`{text}`: missing `)`"))?;
-    let mut args = Vec::new();
-    let mut chars = inner.chars().peekable();
-    while let Some(&c) = chars.peek() {
-        match c {
-            ' ' | ',' => {
-                chars.next();
-            }
-            '"' => {
-                chars.next();
-                let s: String = chars.by_ref().take_while(|&c| c != '"').collect();
-                args.push(Arg::Str(s));
-            }
-            _ => {
-                let n: String = chars.by_ref().take_while(|&c| c != ',').collect();
-                args.push(Arg::Int(n.trim().parse().with_context(|| format!("`{n}` in `{text}`"))?));
-            }
-        }
-    }
-    Ok(Call { export: export.trim().to_string(), args, text: text.to_string() })
 }
 
 /// wasmtime built without its `anyhow` feature has its own error type.

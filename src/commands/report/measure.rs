@@ -1,12 +1,12 @@
 //! Start-up, engines and memory, measured in this process with wasmtime: each timing is a
 //! warm-up run and then `reps` runs, reported as median, minimum and maximum.
-use crate::call::{Arg, CallSpec};
+use crate::call::CallSpec;
 use crate::stages::preinit::sandbox::WasiGrant;
 use anyhow::{anyhow, bail, Context, Result};
 use serde::Serialize;
 use std::time::Instant;
 use wasmship_manifest::EngineProfile;
-use wasmtime::{Config, Engine, Instance, InstancePre, Linker, Module, ResourceLimiter, Store, Strategy, Val};
+use wasmtime::{Config, Engine, Instance, InstancePre, Linker, Module, ResourceLimiter, Store, Strategy};
 use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
@@ -183,37 +183,8 @@ fn init(store: &mut Store<Host>, instance: &Instance, init_func: &str) -> Result
 
 /// Makes the call; returns its answer and the milliseconds it took (argument copying excluded).
 fn call(store: &mut Store<Host>, instance: &Instance, spec: &CallSpec) -> Result<(String, f64)> {
-    let mut params = Vec::new();
-    for arg in &spec.args {
-        match arg {
-            Arg::Int(n) => params.push(Val::I32(*n)),
-            Arg::Str(text) => {
-                let alloc = instance
-                    .get_typed_func::<i32, i32>(&mut *store, "alloc")
-                    .map_err(|_| anyhow!("string arguments need an `alloc(len) -> ptr` export"))?;
-                let ptr = alloc.call(&mut *store, text.len() as i32).map_err(wt)?;
-                let memory = instance.get_memory(&mut *store, "memory").context("no `memory` export")?;
-                memory.write(&mut *store, ptr as u32 as usize, text.as_bytes())?;
-                params.extend([Val::I32(ptr), Val::I32(text.len() as i32)]);
-            }
-        }
-    }
-    let func = instance.get_func(&mut *store, &spec.export).with_context(|| format!("no export `{}`", spec.export))?;
-    let mut results = vec![Val::I32(0); func.ty(&*store).results().len()];
-    let started = Instant::now();
-    func.call(&mut *store, &params, &mut results).map_err(wt).with_context(|| format!("calling {spec}"))?;
-    let elapsed = ms(started);
-    let answer: Vec<String> = results
-        .iter()
-        .map(|v| match v {
-            Val::I32(n) => n.to_string(),
-            Val::I64(n) => n.to_string(),
-            Val::F32(f) => f32::from_bits(*f).to_string(),
-            Val::F64(f) => f64::from_bits(*f).to_string(),
-            other => format!("{other:?}"),
-        })
-        .collect();
-    Ok((answer.join(", "), elapsed))
+    let (results, elapsed) = crate::call::invoke(store, instance, spec)?;
+    Ok((crate::call::answer_text(&results), elapsed.as_secs_f64() * 1e3))
 }
 
 pub fn startup(subject: &Subject<'_>) -> Result<Startup> {
