@@ -89,7 +89,8 @@ fn load(manifest: &Manifest, root: &Path, options: &ServeOptions) -> Result<Site
             ("wasm_bytes", wasm.bytes.to_string()),
             ("integrity", wasm.integrity.clone()),
             ("loader_path", path_of(&loader.file)),
-            ("call_json", serde_json::to_string(&options.call).expect("JSON")),
+            // In a <script>: `</` must not end it.
+            ("call_json", serde_json::to_string(&options.call).expect("JSON").replace("</", "<\\/")),
         ],
     );
     Ok(Site { files, demo_paths: [web_path.clone(), format!("{web_path}index.html")], demo: demo.into_bytes() })

@@ -53,17 +53,22 @@ pub fn generate(manifest: &Manifest, config: &BindingConfig) -> Result<Vec<Gener
 }
 
 /// Replaces every `{{key}}`; a placeholder left over is a bug in a template.
+/// Fills every `{{key}}` of `template` in one pass, so a value that itself contains `{{` is
+/// left as it is. A placeholder without a value is a bug in a template.
 pub fn render(template: &str, values: &[(&str, String)]) -> String {
-    let mut text = template.to_string();
-    for (key, value) in values {
-        text = text.replace(&format!("{{{{{key}}}}}"), value);
+    let mut out = String::with_capacity(template.len());
+    let mut rest = template;
+    while let Some(start) = rest.find("{{") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let end = after.find("}}").unwrap_or_else(|| panic!("unclosed placeholder in a template: {}", &rest[start..]));
+        let key = &after[..end];
+        let value = values.iter().find(|(k, _)| *k == key).unwrap_or_else(|| panic!("no value for {{{{{key}}}}}"));
+        out.push_str(&value.1);
+        rest = &after[end + 2..];
     }
-    assert!(
-        !text.contains("{{"),
-        "template placeholder left unfilled: {}",
-        &text[text.find("{{").unwrap()..][..40.min(text.len() - text.find("{{").unwrap())]
-    );
-    text
+    out.push_str(rest);
+    out
 }
 
 /// `url-filter.v2` -> `url_filter_v2`: a valid Go package name from an artifact name.
@@ -85,6 +90,11 @@ mod tests {
         assert_eq!(go_package_name("url-filter.v2"), "url_filter_v2");
         assert_eq!(go_package_name("2fa"), "m2fa");
         assert!(crate::config::profile::is_go_identifier(&go_package_name("Bot Check")));
+    }
+
+    #[test]
+    fn values_are_not_templates() {
+        assert_eq!(render("a {{x}} b", &[("x", "{{y}}".into())]), "a {{y}} b");
     }
 
     #[test]
