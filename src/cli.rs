@@ -372,6 +372,14 @@ pub fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<(), Fai
                     ui.status("Fresh", &format!("{} is up to date", path.display()))
                 }
             }
+            // The workflow builds with --locked, which fails on a checkout without a lock file.
+            let lock = root.join("Cargo.lock");
+            if !lock.exists() {
+                ui.warn(&format!(
+                    "the workflow builds with --locked and {} does not exist yet: run `cargo generate-lockfile` and commit it",
+                    lock.display()
+                ));
+            }
             Ok(())
         }
         Command::Verify(args) => {

@@ -135,7 +135,9 @@ fn ci_writes_a_workflow_actionlint_accepts_and_check_catches_drift() {
     let dir = tempfile::tempdir().unwrap();
     ok(wasmship(&["new", "guest"], dir.path()));
     let guest = dir.path().join("guest");
-    ok(wasmship(&["ci"], &guest));
+    let written = ok(wasmship(&["ci"], &guest));
+    let stderr = String::from_utf8_lossy(&written.stderr);
+    assert!(stderr.contains("Cargo.lock does not exist yet") && stderr.contains("cargo generate-lockfile"), "{stderr}");
     let workflow = guest.join(".github/workflows/wasmship-release.yml");
     let text = std::fs::read_to_string(&workflow).unwrap();
     assert!(
@@ -146,8 +148,11 @@ fn ci_writes_a_workflow_actionlint_accepts_and_check_catches_drift() {
     if let Some(findings) = actionlint(&workflow) {
         assert_eq!(findings, serde_json::json!([]), "actionlint findings");
     }
+    let lockfile = std::process::Command::new(env!("CARGO")).arg("generate-lockfile").current_dir(&guest).status();
+    assert!(lockfile.unwrap().success(), "cargo generate-lockfile");
     let fresh = ok(wasmship(&["ci", "--check"], &guest));
-    assert!(String::from_utf8_lossy(&fresh.stderr).contains("up to date"));
+    let stderr = String::from_utf8_lossy(&fresh.stderr);
+    assert!(stderr.contains("up to date") && !stderr.contains("Cargo.lock"), "{stderr}");
 
     std::fs::write(&workflow, text.replace("runs-on: ubuntu-latest", "runs-on: ubuntu-22.04")).unwrap();
     let stale = wasmship(&["ci", "--check"], &guest);

@@ -341,6 +341,11 @@ fn produce(
         sources.push(Source::Bytes(file.bytes));
     }
 
+    // The package stage names every file it wrote, the generated ones too, as `Finished` does.
+    let count = format!("{} artifacts", manifest.artifacts.len());
+    reports.last_mut().expect("the package report").notes = vec![count.clone()];
+    manifest.stages.last_mut().expect("the package record").notes = vec![count];
+
     keep_recommendation(out_dir, &mut manifest);
     if up_to_date(out_dir, &manifest) {
         return Ok(Outcome {
