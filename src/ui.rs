@@ -237,8 +237,18 @@ fn change(report: &StageReport) -> String {
     if report.bytes_in == 0 || matches!(report.stage, Stage::Precompile | Stage::Package) {
         return "-".into();
     }
-    let ratio = report.bytes_out as f64 / report.bytes_in as f64 - 1.0;
-    format!("{:+.1}%", ratio * 100.0)
+    growth(report.bytes_in, report.bytes_out, 1)
+}
+
+/// `after` against `before`: a signed percentage, or `Nx` once it is ten times or more
+/// (pre-init of a data-heavy guest can grow a 23 KiB module to megabytes).
+pub fn growth(before: u64, after: u64, decimals: usize) -> String {
+    let ratio = after as f64 / before as f64;
+    if ratio >= 10.0 {
+        format!("{ratio:.0}x")
+    } else {
+        format!("{:+.decimals$}%", (ratio - 1.0) * 100.0)
+    }
 }
 
 pub fn human_ms(millis: f64) -> String {
@@ -255,4 +265,17 @@ pub fn human_ms(millis: f64) -> String {
 
 pub fn human_bytes(bytes: u64) -> String {
     bytesize::ByteSize(bytes).display().iec().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::growth;
+
+    #[test]
+    fn growth_is_a_percentage_until_it_is_ten_times() {
+        assert_eq!(growth(1000, 1650, 1), "+65.0%");
+        assert_eq!(growth(1000, 500, 0), "-50%");
+        assert_eq!(growth(1000, 9990, 0), "+899%");
+        assert_eq!(growth(23, 6_900, 1), "300x");
+    }
 }

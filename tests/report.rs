@@ -48,6 +48,7 @@ fn the_report_agrees_with_the_artifacts_and_the_raw_guest() {
     let expected = expected_answers(Fixture::Regex).into_iter().find(|(n, _)| n == "classify_sample(1)").unwrap().1;
     assert_eq!(json["startup"]["answer"], expected.to_string());
     assert_eq!(json["call"], "classify_sample(1)");
+    assert!(stderr.contains(&format!("classify_sample(1) answered {expected} on both")), "{stderr}");
     let startup = &json["startup"];
     for key in
         ["compile_raw", "compile_shipped", "deserialize_cwasm", "instantiate_shipped", "init_raw", "first_call_shipped"]

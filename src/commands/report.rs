@@ -141,16 +141,16 @@ fn measure(plan: &crate::plan::Plan, outcome: &super::build::Outcome, options: &
         crate::ui::human_ms(startup.cold_shipped_ms),
     )];
     if bytes.preinit > bytes.raw {
-        let grew = |a: u64, b: u64| (b as f64 / a as f64 - 1.0) * 100.0;
+        let grew = |a: u64, b: u64| crate::ui::growth(a, b, 0);
         let mut line = format!(
-            "pre-init grew the module {:+.0}% ({} -> {})",
+            "pre-init grew the module {} ({} -> {})",
             grew(bytes.raw, bytes.preinit),
             human(bytes.raw),
             human(bytes.preinit)
         );
         if let Some(br) = bytes.br {
             line.push_str(&format!(
-                "; on the wire (br) {} -> {} ({:+.0}%)",
+                "; on the wire (br) {} -> {} ({})",
                 human(bytes.raw_br),
                 human(br),
                 grew(bytes.raw_br, br)

@@ -225,6 +225,9 @@ pub fn table(report: &Report) {
             human_ms(s.max_ms)
         ));
     }
+    if let (Some(call), Some(answer)) = (&report.call, &report.startup.answer) {
+        lines.push(format!("    {call} answered {answer} on both (raw after init, shipped)"));
+    }
     lines.push("\n  engines                              compile shipped   first call".to_string());
     for e in &report.engines {
         let cell = |s: Option<Stats>| s.map_or("-".to_string(), |s| human_ms(s.median_ms));
