@@ -90,7 +90,26 @@ pub fn is_virtual_workspace(args: &CargoArgs) -> Result<bool> {
         Some(metadata) => metadata,
         None => run_cargo_metadata(args)?,
     };
-    Ok(metadata.root_package().is_none())
+    Ok(invoked_package(&metadata, args).is_none())
+}
+
+/// The package whose Cargo.toml the command was pointed at (`--manifest-path`, else the
+/// nearest Cargo.toml above the current directory), as cargo picks it; `None` for a
+/// virtual manifest. (`Metadata::root_package` is the workspace root's package instead, which
+/// is the wrong one for `--manifest-path member/Cargo.toml`.)
+fn invoked_package<'m>(metadata: &'m Metadata, args: &CargoArgs) -> Option<&'m Package> {
+    let manifest = match &args.manifest_path {
+        Some(path) => path.clone(),
+        None => {
+            let cwd = std::env::current_dir().ok()?;
+            cwd.ancestors().map(|dir| dir.join("Cargo.toml")).find(|path| path.is_file())?
+        }
+    };
+    let manifest = manifest.canonicalize().ok()?;
+    metadata
+        .workspace_packages()
+        .into_iter()
+        .find(|p| p.manifest_path.as_std_path().canonicalize().is_ok_and(|path| path == manifest))
 }
 
 fn run_cargo_metadata(args: &CargoArgs) -> Result<Metadata> {
@@ -136,8 +155,8 @@ fn select_package<'m>(metadata: &'m Metadata, args: &CargoArgs) -> Result<&'m Pa
             ),
         };
     }
-    if let Some(root) = metadata.root_package() {
-        return Ok(root);
+    if let Some(invoked) = invoked_package(metadata, args) {
+        return Ok(invoked);
     }
     let cdylibs: Vec<&Package> = members.iter().copied().filter(|p| is_cdylib(p)).collect();
     match cdylibs.as_slice() {

@@ -241,3 +241,31 @@ fn the_example_guest_ships_and_answers_like_its_raw_build() {
     assert_eq!(ask(&shipped_bytes(&out, &manifest), false), expected);
     assert!(expected.iter().any(|v| *v != expected[0]), "the questions tell verdicts apart: {expected:?}");
 }
+
+#[test]
+fn compressed_copies_no_smaller_than_the_module_are_not_shipped() {
+    let (_dir, out) = scratch();
+    let tiny = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/two-guests/alpha/Cargo.toml");
+    let output = wasmship(&tiny, &out, &["--no-precompile", "--set", "deploy=[\"nginx\"]"], &[]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let manifest = Manifest::read(&out.join("manifest.json")).unwrap();
+    let shipped = manifest.shipped_wasm().unwrap().bytes;
+    let mut dropped = Vec::new();
+    for record in manifest.stages.iter().filter(|s| s.stage.name() == "compress") {
+        let encoding = if record.notes[0].starts_with("br") { "br" } else { "gzip" };
+        let artifact = manifest.artifacts.iter().find(|a| a.content_encoding.as_deref() == Some(encoding));
+        let not_shipped = record.notes.iter().any(|n| n.starts_with("not shipped"));
+        assert_eq!(record.bytes_out >= shipped, not_shipped, "{encoding}: {record:?}");
+        assert_eq!(artifact.is_none(), not_shipped, "{encoding}");
+        if not_shipped {
+            dropped.push(encoding);
+        }
+    }
+    assert!(dropped.contains(&"gzip"), "a module of {shipped} bytes gains from gzip's header: {dropped:?}");
+    let nginx = std::fs::read_to_string(out.join("deploy/nginx.conf")).unwrap();
+    assert!(!nginx.contains("gzip_static on;") && nginx.contains("brotli_static on;") == dropped.iter().all(|e| *e != "br"), "nginx is not told to look for a .gz that is not there:\n{nginx}");
+    let web: Vec<String> = std::fs::read_dir(out.join("web")).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into()).collect();
+    assert!(!web.iter().any(|f| f.ends_with(".gz")), "{web:?}");
+    let verify = Command::new(snapbox::cmd::cargo_bin!("cargo-wasmship")).arg("verify").arg(&out).output().unwrap();
+    assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stderr));
+}

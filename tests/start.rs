@@ -208,6 +208,29 @@ fn a_virtual_workspace_builds_every_guest_in_one_run() {
 }
 
 #[test]
+fn the_package_pointed_at_is_the_one_built_as_cargo_picks_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = two_guest_workspace(dir.path(), "precompile = false\n");
+    let built = |out: &str| Manifest::read(&dir.path().join(out).join("manifest.json")).unwrap().package.name;
+    let out = |name: &str| dir.path().join(name).to_string_lossy().into_owned();
+    // From a member's directory, and by --manifest-path from the root: that member alone.
+    ok(wasmship(&["build", "--out-dir", &out("from-dir")], &root.join("beta")));
+    assert_eq!(built("from-dir"), "beta");
+    ok(wasmship(&["build", "--manifest-path", "alpha/Cargo.toml", "--out-dir", &out("by-path")], &root));
+    assert_eq!(built("by-path"), "alpha");
+    // A workspace whose root is a host package: a member's manifest still picks the member.
+    std::fs::write(
+        root.join("Cargo.toml"),
+        "[package]\nname = \"host\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[workspace]\nmembers = [\"alpha\", \"beta\"]\nresolver = \"2\"\n",
+    )
+    .unwrap();
+    std::fs::create_dir_all(root.join("src")).unwrap();
+    std::fs::write(root.join("src/lib.rs"), "pub fn host() {}\n").unwrap();
+    ok(wasmship(&["build", "--manifest-path", "beta/Cargo.toml", "--out-dir", &out("under-host")], &root));
+    assert_eq!(built("under-host"), "beta");
+}
+
+#[test]
 fn one_failing_guest_fails_the_run_after_the_others_are_built() {
     let dir = tempfile::tempdir().unwrap();
     let root = two_guest_workspace(dir.path(), "precompiel = false\n");

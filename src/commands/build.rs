@@ -242,7 +242,7 @@ fn produce(
         .map(Final::Precompile)
         .chain(plan.package.compress.iter().map(|e| Final::Compress(*e)))
         .collect();
-    let finished: Vec<Done> = finals
+    let mut finished: Vec<Done> = finals
         .par_iter()
         .map(|job| match job {
             Final::Precompile(target) => {
@@ -273,6 +273,18 @@ fn produce(
         .collect::<Result<_>>()
         .map_err(after)?;
 
+    // A compressed copy no smaller than the module (a tiny guest) is not shipped: servers fall
+    // back to the .wasm, and a client would only download more.
+    let shipped_bytes = stripped.product.blob.bytes;
+    for (job, done) in finals.iter().zip(finished.iter_mut()) {
+        if matches!(job, Final::Compress(_)) && done.product.blob.bytes >= shipped_bytes {
+            done.report.notes.push(format!(
+                "not shipped: {} is no smaller than the {} .wasm",
+                crate::ui::human_bytes(done.product.blob.bytes),
+                crate::ui::human_bytes(shipped_bytes)
+            ));
+        }
+    }
     // Precompile facts travel in the cache entry; one that does not parse is a bad entry.
     let mut infos = Vec::new();
     for (job, done) in finals.iter().zip(&finished) {
@@ -287,7 +299,9 @@ fn produce(
     let mut named: Vec<(Piece, &Product)> = vec![(Piece::Wasm(&stripped.product.blob), &stripped.product)];
     for (job, done) in finals.iter().zip(&finished) {
         if let Final::Compress(encoding) = job {
-            named.push((Piece::Compressed(*encoding, &done.product.blob), &done.product));
+            if done.product.blob.bytes < shipped_bytes {
+                named.push((Piece::Compressed(*encoding, &done.product.blob), &done.product));
+            }
         }
     }
     named.push((Piece::Debug(&optimized.product.blob), &optimized.product));

@@ -53,7 +53,17 @@ pub fn explain_failure(
                 }
                 None => format!("{} (preinit stage)", error.root_cause()),
             };
-            format!("{headline}\n{}", describe_trap(&error))
+            let mut text = format!("{headline}\n{}", describe_trap(&error));
+            if config.sandbox.wasi.is_none() && captured.trim().is_empty() && panicked(&error) {
+                // Without WASI a Rust panic prints nothing, and the usual cause is std I/O,
+                // which wasm32-unknown-unknown compiles but fails at run time.
+                text.push_str(
+                    "\n  help: without WASI the panic message is lost, and std::fs, std::env and the clocks \
+                     fail at run time; if init reads files, env vars or the time, build for WASI and grant \
+                     them: `target = \"wasm32-wasip1\"`, `allow-wasi = true`, `dirs = [\"data\"]`, `env = { .. }`",
+                );
+            }
+            text
         }
     };
     let captured = captured.trim_end();
@@ -73,8 +83,7 @@ fn describe_trap(error: &wasmtime::Error) -> String {
     let Some(backtrace) = error.downcast_ref::<wasmtime::WasmBacktrace>() else {
         return text;
     };
-    let names: Vec<&str> = backtrace.frames().iter().filter_map(|f| f.func_name()).collect();
-    if names.iter().any(|n| n.contains("rust_panic") || n.contains("__rust_start_panic")) {
+    if panicked(error) {
         text.push_str(
             "  the guest panicked (a Rust panic in wasm ends in an `unreachable` trap); \
              the frames below show where",
@@ -94,6 +103,17 @@ fn describe_trap(error: &wasmtime::Error) -> String {
         let _ = write!(text, "\n    ... {} more frames", backtrace.frames().len() - 16);
     }
     text
+}
+
+/// Whether the guest's backtrace runs through Rust's panic machinery.
+fn panicked(error: &wasmtime::Error) -> bool {
+    error.downcast_ref::<wasmtime::WasmBacktrace>().is_some_and(|backtrace| {
+        backtrace
+            .frames()
+            .iter()
+            .filter_map(|f| f.func_name())
+            .any(|n| n.contains("rust_panic") || n.contains("__rust_start_panic"))
+    })
 }
 
 /// The error for a missing init export, listing the exports that look like init.
