@@ -184,3 +184,46 @@ fn cargo_term_color_decides_colour_even_off_a_terminal() {
     assert!(!run("never").contains("\u{1b}["));
     assert!(!run("auto").contains("\u{1b}["), "a pipe is not a terminal");
 }
+
+#[test]
+fn a_wasm_bindgen_guest_is_told_its_js_glue_is_not_generated() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let guest = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/wbg-guest/Cargo.toml");
+    let output = std::process::Command::new(snapbox::cmd::cargo_bin!("cargo-wasmship"))
+        .args(["build", "--no-precompile", "--manifest-path"])
+        .arg(&guest)
+        .arg("--out-dir")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.contains("warning: `wbg-guest` uses wasm-bindgen") && stderr.contains("wasm-pack"), "{stderr}");
+
+    // Its plain export ships pre-initialized; the wasm-bindgen imports are there but unused.
+    let manifest = Manifest::read(&out.join("manifest.json")).unwrap();
+    let wasm = std::fs::read(out.join(&manifest.shipped_wasm().unwrap().file)).unwrap();
+    let engine = wasmtime::Engine::default();
+    let module = wasmtime::Module::new(&engine, &wasm).unwrap();
+    assert!(module.imports().count() > 0, "the module imports wasm-bindgen's glue");
+    let mut linker = wasmtime::Linker::new(&engine);
+    linker.define_unknown_imports_as_traps(&module).unwrap();
+    let mut store = wasmtime::Store::new(&engine, ());
+    let instance = linker.instantiate(&mut store, &module).unwrap();
+    assert!(instance.get_func(&mut store, "wizer.initialize").is_none(), "init is gone");
+    let count = instance.get_typed_func::<(), i32>(&mut store, "word_count").unwrap();
+    assert_eq!(count.call(&mut store, ()).unwrap(), 1000, "init's state is in the snapshot");
+
+    // A guest without wasm-bindgen gets no such warning.
+    let plain = dir.path().join("plain");
+    let output = std::process::Command::new(snapbox::cmd::cargo_bin!("cargo-wasmship"))
+        .args(["build", "--no-precompile", "--manifest-path"])
+        .arg(Fixture::Regex.manifest())
+        .arg("--out-dir")
+        .arg(&plain)
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    assert!(!String::from_utf8_lossy(&output.stderr).contains("wasm-bindgen"));
+}

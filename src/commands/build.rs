@@ -218,6 +218,12 @@ fn produce(
     let guest = &plan.guest;
     let at = |error| at_file(&built.artifact, "from cargo")(error);
     let after = |error| at_file(&built.artifact, "from cargo, as the earlier stages left it")(error);
+    if let Some(warning) = std::fs::read(&built.artifact)
+        .ok()
+        .and_then(|raw| stages::build::wasm_bindgen_warning(&raw, guest.package.name.as_str()))
+    {
+        runner.ui.warn(&warning);
+    }
     let preinit_settings = plan.preinit.cache_settings()?;
     let preinit =
         runner.unit_with(Stage::Preinit, "preinit", input, preinit_settings, plan.preinit.cacheable(), |bytes| {

@@ -170,3 +170,17 @@ pub fn rustc_version(target_dir: &Path, package_dir: &Path) -> String {
             .unwrap_or_else(|| "unknown".into())
     })
 }
+
+/// A warning for guests built with wasm-bindgen: their `#[wasm_bindgen]` exports need the JS
+/// glue the `wasm-bindgen` CLI generates from cargo's module, which this pipeline does not run
+/// (and the custom section it reads does not survive strip).
+pub fn wasm_bindgen_warning(wasm: &[u8], package: &str) -> Option<String> {
+    let facts = crate::wasm::ModuleFacts::read(wasm).ok()?;
+    facts.custom_sections.iter().any(|name| name == "__wasm_bindgen_unstable").then(|| {
+        format!(
+            "`{package}` uses wasm-bindgen: cargo-wasmship does not run the `wasm-bindgen` CLI, so its \
+             `#[wasm_bindgen]` exports get no JS glue; the shipped module is for hosts that call its plain \
+             `extern \"C\"` exports (for browser glue, run wasm-bindgen or wasm-pack on cargo's module)"
+        )
+    })
+}
