@@ -40,6 +40,31 @@ pub struct ModuleFacts {
     pub custom_sections: Vec<String>,
 }
 
+/// Whether `wasm` has a custom section called `name`; reads section headers only, skipping
+/// the code section, so it is cheap enough for every (even no-op) build.
+pub fn has_custom_section(wasm: &[u8], name: &str) -> bool {
+    let mut parser = Parser::new(0);
+    let mut offset = 0;
+    while offset <= wasm.len() {
+        match parser.parse(&wasm[offset..], true) {
+            Ok(wasmparser::Chunk::Parsed { consumed, payload }) => {
+                offset += consumed;
+                match payload {
+                    Payload::CustomSection(reader) if reader.name() == name => return true,
+                    Payload::CodeSectionStart { size, .. } => {
+                        parser.skip_section();
+                        offset += size as usize;
+                    }
+                    Payload::End(_) => return false,
+                    _ => {}
+                }
+            }
+            _ => return false,
+        }
+    }
+    false
+}
+
 impl ModuleFacts {
     pub fn read(wasm: &[u8]) -> Result<Self> {
         let mut facts = ModuleFacts::default();
@@ -206,5 +231,40 @@ fn const_i32(expr: &wasmparser::ConstExpr<'_>) -> Option<i64> {
     match (ops.read().ok()?, ops.read().ok()?) {
         (wasmparser::Operator::I32Const { value }, wasmparser::Operator::End) => Some(value as u32 as i64),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use wasm_encoder::{CodeSection, CustomSection, Function, FunctionSection, Instruction, Module, TypeSection};
+
+    /// A module with one function and, after its code, the custom sections `names`.
+    fn module(names: &[&str]) -> Vec<u8> {
+        let mut module = Module::new();
+        let mut types = TypeSection::new();
+        types.ty().function([], []);
+        module.section(&types);
+        let mut functions = FunctionSection::new();
+        functions.function(0);
+        module.section(&functions);
+        let mut code = CodeSection::new();
+        let mut body = Function::new([]);
+        body.instruction(&Instruction::End);
+        code.function(&body);
+        module.section(&code);
+        for name in names {
+            module.section(&CustomSection { name: (*name).into(), data: b"payload".as_slice().into() });
+        }
+        module.finish()
+    }
+
+    #[test]
+    fn finds_a_custom_section_after_the_skipped_code() {
+        let wasm = module(&["producers", "__wasm_bindgen_unstable"]);
+        assert!(super::has_custom_section(&wasm, "__wasm_bindgen_unstable"));
+        assert!(!super::has_custom_section(&module(&["producers"]), "__wasm_bindgen_unstable"));
+        assert!(!super::has_custom_section(&wasm[..wasm.len() - 3], "__wasm_bindgen_unstable"), "truncated");
+        let facts = super::ModuleFacts::read(&wasm).unwrap();
+        assert_eq!(facts.custom_sections, ["producers", "__wasm_bindgen_unstable"], "agrees with the full read");
     }
 }

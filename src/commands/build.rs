@@ -218,10 +218,7 @@ fn produce(
     let guest = &plan.guest;
     let at = |error| at_file(&built.artifact, "from cargo")(error);
     let after = |error| at_file(&built.artifact, "from cargo, as the earlier stages left it")(error);
-    if let Some(warning) = std::fs::read(&built.artifact)
-        .ok()
-        .and_then(|raw| stages::build::wasm_bindgen_warning(&raw, guest.package.name.as_str()))
-    {
+    if let Some(warning) = stages::build::wasm_bindgen_warning(&built.stage.bytes, guest.package.name.as_str()) {
         runner.ui.warn(&warning);
     }
     let preinit_settings = plan.preinit.cache_settings()?;

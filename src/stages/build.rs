@@ -34,6 +34,9 @@ pub fn run(guest: &Guest, config: &BuildConfig<'_>) -> Result<BuildOutput> {
 
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut command = Command::new(&cargo);
+    // The rustc beside the cargo that runs us: cargo then skips rustup's proxy on each of
+    // its rustc probes (a few ms of every no-op build).
+    command.env("RUSTC", rustc());
     command
         .arg("build")
         .arg("--lib")
@@ -121,10 +124,23 @@ pub fn check_module(bytes: &[u8], artifact: &Path, package: &str) -> Result<()> 
     Ok(())
 }
 
+/// The rustc of the toolchain cargo runs: `$RUSTC`, else the one beside `$CARGO` (the cargo
+/// that started this subcommand, already resolved by rustup), else `rustc` from PATH.
+fn rustc() -> std::ffi::OsString {
+    if let Some(rustc) = std::env::var_os("RUSTC") {
+        return rustc;
+    }
+    std::env::var_os("CARGO")
+        .map(|cargo| Path::new(&cargo).with_file_name(format!("rustc{}", std::env::consts::EXE_SUFFIX)))
+        .filter(|rustc| rustc.is_file())
+        .map_or_else(|| "rustc".into(), |rustc| rustc.into_os_string())
+}
+
 /// Fails, with the `rustup` line that fixes it, when the toolchain that builds the guest
-/// (rustup resolves it from the guest's directory) has no standard library for `triple`.
+/// (see [`rustc`]; without either variable rustup resolves it from the guest's directory)
+/// has no standard library for `triple`.
 fn ensure_target_installed(package_dir: &Path, triple: &str) -> Result<()> {
-    let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+    let rustc = rustc();
     let output = Command::new(&rustc)
         .args(["--print", "sysroot"])
         .current_dir(package_dir)
@@ -159,8 +175,7 @@ pub fn rustc_version(target_dir: &Path, package_dir: &Path) -> String {
             })
         });
     recorded.unwrap_or_else(|| {
-        let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
-        Command::new(rustc)
+        Command::new(rustc())
             .arg("-V")
             .current_dir(package_dir)
             .output()
@@ -175,8 +190,7 @@ pub fn rustc_version(target_dir: &Path, package_dir: &Path) -> String {
 /// glue the `wasm-bindgen` CLI generates from cargo's module, which this pipeline does not run
 /// (and the custom section it reads does not survive strip).
 pub fn wasm_bindgen_warning(wasm: &[u8], package: &str) -> Option<String> {
-    let facts = crate::wasm::ModuleFacts::read(wasm).ok()?;
-    facts.custom_sections.iter().any(|name| name == "__wasm_bindgen_unstable").then(|| {
+    crate::wasm::has_custom_section(wasm, "__wasm_bindgen_unstable").then(|| {
         format!(
             "`{package}` uses wasm-bindgen: cargo-wasmship does not run the `wasm-bindgen` CLI, so its \
              `#[wasm_bindgen]` exports get no JS glue; the shipped module is for hosts that call its plain \
