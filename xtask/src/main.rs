@@ -26,6 +26,10 @@ fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("bench") => bench(parse(&args[1..])?),
+        Some("-h" | "--help" | "help") => {
+            println!("{USAGE}");
+            Ok(())
+        }
         _ => {
             eprintln!("{USAGE}");
             std::process::exit(2)
@@ -52,6 +56,10 @@ fn parse(args: &[String]) -> Result<Options> {
             "--reps" => options.reps = value()?.parse().context("--reps takes a number")?,
             "--json" => options.json = PathBuf::from(value()?),
             "--release" => options.release = true,
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                std::process::exit(0)
+            }
             other => bail!("unknown argument `{other}`\n{USAGE}"),
         }
     }
