@@ -94,7 +94,13 @@ pub fn locate(request: &Request) -> Result<Located> {
         base_dir: cwd.clone(),
         keys: request.overrides.iter().cloned().collect(),
     };
-    let profile = config::resolve(&request.profile, &sources, cli)?;
+    let mut profile = config::resolve(&request.profile, &sources, cli)?;
+    if !profile.origins.contains_key("target") {
+        if let Some((target, origin)) = config::cargo_config::build_target(&cwd) {
+            profile.target = target;
+            profile.origins.insert("target".into(), origin);
+        }
+    }
     let out_dir = match (&request.out_dir, &profile.out_dir) {
         (Some(dir), _) => cwd.join(dir),
         (None, Some(dir)) => dir.clone(),

@@ -231,6 +231,42 @@ fn the_package_pointed_at_is_the_one_built_as_cargo_picks_it() {
 }
 
 #[test]
+fn a_wasm_target_in_cargos_own_config_is_the_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let guest = dir.path().join("repo/guest");
+    std::fs::create_dir_all(guest.join("src")).unwrap();
+    std::fs::create_dir_all(dir.path().join("repo/.cargo")).unwrap();
+    std::fs::write(dir.path().join("repo/.cargo/config.toml"), "[build]\ntarget = \"wasm32-wasip1\"\n").unwrap();
+    std::fs::write(
+        guest.join("Cargo.toml"),
+        "[package]\nname = \"argc\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[lib]\ncrate-type = [\"cdylib\"]\n",
+    )
+    .unwrap();
+    std::fs::write(
+        guest.join("src/lib.rs"),
+        "#[no_mangle] pub extern \"C\" fn argc() -> i32 { std::env::args().count() as i32 }\n",
+    )
+    .unwrap();
+    let output = ok(wasmship(&["build", "--no-precompile", "--out-dir", "out"], &guest));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("for wasm32-wasip1"), "{stderr}");
+    let manifest = Manifest::read(&guest.join("out/manifest.json")).unwrap();
+    assert_eq!(manifest.package.target, "wasm32-wasip1");
+    let wasm = std::fs::read(guest.join("out").join(&manifest.shipped_wasm().unwrap().file)).unwrap();
+    let module = wasmtime::Module::new(&wasmtime::Engine::default(), &wasm).unwrap();
+    assert!(module.imports().any(|i| i.module() == "wasi_snapshot_preview1"), "built for WASI");
+
+    // The profile still wins over cargo's config.
+    std::fs::write(
+        guest.join("Cargo.toml"),
+        "[package]\nname = \"argc\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[lib]\ncrate-type = [\"cdylib\"]\n\n[package.metadata.wasmship]\ntarget = \"wasm32-unknown-unknown\"\n",
+    )
+    .unwrap();
+    ok(wasmship(&["build", "--no-precompile", "--out-dir", "out"], &guest));
+    assert_eq!(Manifest::read(&guest.join("out/manifest.json")).unwrap().package.target, "wasm32-unknown-unknown");
+}
+
+#[test]
 fn one_failing_guest_fails_the_run_after_the_others_are_built() {
     let dir = tempfile::tempdir().unwrap();
     let root = two_guest_workspace(dir.path(), "precompiel = false\n");

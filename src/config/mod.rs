@@ -4,6 +4,7 @@
 //! `profile.<name>`. Layers apply in this order, later ones winning:
 //! built-in defaults, the built-in preset of that name (if any), workspace top level,
 //! workspace `profile.<name>`, package top level, package `profile.<name>`, command line.
+pub mod cargo_config;
 pub mod engine;
 pub mod keys;
 pub mod profile;

@@ -1,0 +1,75 @@
+//! The wasm target cargo itself would build for: `CARGO_BUILD_TARGET`, else `build.target` in
+//! the `.cargo/config.toml` files cargo reads (the current directory and its parents, then
+//! `$CARGO_HOME`). A guest whose repository pins `wasm32-wasip1` there gets it without a
+//! wasmship profile saying so again.
+use super::GuestTarget;
+use std::path::{Path, PathBuf};
+
+/// The target and where it was set, when that is one of the guest targets this tool builds.
+pub fn build_target(cwd: &Path) -> Option<(GuestTarget, String)> {
+    if let Ok(value) = std::env::var("CARGO_BUILD_TARGET") {
+        return guest_target(&value).map(|target| (target, "CARGO_BUILD_TARGET".into()));
+    }
+    // cargo merges every file; the nearest one that sets build.target wins.
+    for file in config_files(cwd) {
+        let Ok(text) = std::fs::read_to_string(&file) else { continue };
+        let Ok(config) = text.parse::<toml::Table>() else { continue };
+        let Some(value) = config.get("build").and_then(|build| build.get("target")) else { continue };
+        let single = match value {
+            toml::Value::String(target) => Some(target.as_str()),
+            toml::Value::Array(targets) if targets.len() == 1 => targets[0].as_str(),
+            _ => None,
+        };
+        return single
+            .and_then(guest_target)
+            .map(|target| (target, format!("build.target in {}", file.display())));
+    }
+    None
+}
+
+fn guest_target(triple: &str) -> Option<GuestTarget> {
+    match triple {
+        "wasm32-unknown-unknown" => Some(GuestTarget::Unknown),
+        "wasm32-wasip1" => Some(GuestTarget::Wasip1),
+        _ => None,
+    }
+}
+
+/// cargo's config files, nearest first (each directory's `config.toml`, then the legacy
+/// extensionless `config`).
+fn config_files(cwd: &Path) -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = cwd.ancestors().map(|dir| dir.join(".cargo")).collect();
+    if let Some(home) = std::env::var_os("CARGO_HOME").map(PathBuf::from) {
+        if !dirs.contains(&home) {
+            dirs.push(home);
+        }
+    }
+    dirs.into_iter()
+        .flat_map(|dir| [dir.join("config.toml"), dir.join("config")])
+        .filter(|file| file.is_file())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_nearest_config_that_sets_a_guest_target_wins() {
+        let root = tempfile::tempdir().unwrap();
+        let inner = root.path().join("repo/guest");
+        std::fs::create_dir_all(inner.join(".cargo")).unwrap();
+        std::fs::create_dir_all(root.path().join("repo/.cargo")).unwrap();
+        std::fs::write(root.path().join("repo/.cargo/config.toml"), "[build]\ntarget = \"wasm32-wasip1\"\n").unwrap();
+        std::fs::write(inner.join(".cargo/config.toml"), "[alias]\nb = \"build\"\n").unwrap();
+        let (target, origin) = build_target(&inner).unwrap();
+        assert_eq!(target, GuestTarget::Wasip1);
+        assert!(origin.ends_with("repo/.cargo/config.toml"), "{origin}");
+
+        std::fs::write(inner.join(".cargo/config.toml"), "[build]\ntarget = [\"wasm32-unknown-unknown\"]\n").unwrap();
+        assert_eq!(build_target(&inner).unwrap().0, GuestTarget::Unknown);
+        // A host target is not a guest target: the default stays.
+        std::fs::write(inner.join(".cargo/config.toml"), "[build]\ntarget = \"x86_64-unknown-linux-gnu\"\n").unwrap();
+        assert_eq!(build_target(&inner), None);
+    }
+}
