@@ -1,6 +1,7 @@
 //! What one build will do, decided and checked before any stage runs: the guest, its
 //! resolved profile, the output directory and each stage's typed config. Shared by `build`,
 //! `verify` (to find the output directory) and `stage`.
+use crate::config::cargo_config::CargoTarget;
 use crate::config::{self, DirGrant, GuestTarget, Layer, MetadataSource, Profile};
 use crate::guest::{self, CargoArgs, Guest};
 use crate::stages;
@@ -67,6 +68,8 @@ pub struct Located {
     pub profile: Profile,
     pub out_dir: PathBuf,
     cwd: PathBuf,
+    /// cargo's config names a wasm target this tool does not build (warned about by `plan`).
+    unused_cargo_target: Option<String>,
 }
 
 /// Finds the guest, resolves its profile and the output directory, and nothing else: no
@@ -95,10 +98,15 @@ pub fn locate(request: &Request) -> Result<Located> {
         keys: request.overrides.iter().cloned().collect(),
     };
     let mut profile = config::resolve(&request.profile, &sources, cli)?;
+    let mut unused_cargo_target = None;
     if !profile.origins.contains_key("target") {
-        if let Some((target, origin)) = config::cargo_config::build_target(&cwd) {
-            profile.target = target;
-            profile.origins.insert("target".into(), origin);
+        match config::cargo_config::build_target(&cwd) {
+            Some(CargoTarget::Guest(target, origin)) => {
+                profile.target = target;
+                profile.origins.insert("target".into(), origin);
+            }
+            Some(CargoTarget::OtherWasm(message)) => unused_cargo_target = Some(message),
+            None => {}
         }
     }
     let out_dir = match (&request.out_dir, &profile.out_dir) {
@@ -106,11 +114,14 @@ pub fn locate(request: &Request) -> Result<Located> {
         (None, Some(dir)) => dir.clone(),
         (None, None) => guest.target_dir.join("wasmship").join(guest.package.name.as_str()).join(&request.profile),
     };
-    Ok(Located { guest, profile, out_dir, cwd })
+    Ok(Located { guest, profile, out_dir, cwd, unused_cargo_target })
 }
 
 pub fn plan(request: &Request, ui: &Ui) -> Result<Plan> {
-    let Located { guest, mut profile, out_dir, cwd } = locate(request)?;
+    let Located { guest, mut profile, out_dir, cwd, unused_cargo_target } = locate(request)?;
+    if let Some(message) = unused_cargo_target {
+        ui.warn(&message);
+    }
     add_cli_grants(&mut profile, request, &cwd)?;
     let name = profile.name.clone().unwrap_or_else(|| guest.lib_name.clone());
 

@@ -5,10 +5,19 @@
 use super::GuestTarget;
 use std::path::{Path, PathBuf};
 
-/// The target and where it was set, when that is one of the guest targets this tool builds.
-pub fn build_target(cwd: &Path) -> Option<(GuestTarget, String)> {
+/// What cargo's config says about the target.
+#[derive(Debug, PartialEq)]
+pub enum CargoTarget {
+    /// A guest target this tool builds, and where it was set.
+    Guest(GuestTarget, String),
+    /// Another wasm target (`wasm32-wasip2`...): the message for the warning that it is not used.
+    OtherWasm(String),
+}
+
+/// The target cargo's config sets, when it is a wasm target; host targets are not ours.
+pub fn build_target(cwd: &Path) -> Option<CargoTarget> {
     if let Ok(value) = std::env::var("CARGO_BUILD_TARGET") {
-        return guest_target(&value).map(|target| (target, "CARGO_BUILD_TARGET".into()));
+        return classify(&value, "CARGO_BUILD_TARGET".into());
     }
     // cargo merges every file; the nearest one that sets build.target wins.
     for file in config_files(cwd) {
@@ -20,17 +29,19 @@ pub fn build_target(cwd: &Path) -> Option<(GuestTarget, String)> {
             toml::Value::Array(targets) if targets.len() == 1 => targets[0].as_str(),
             _ => None,
         };
-        return single
-            .and_then(guest_target)
-            .map(|target| (target, format!("build.target in {}", file.display())));
+        return single.and_then(|triple| classify(triple, format!("build.target in {}", file.display())));
     }
     None
 }
 
-fn guest_target(triple: &str) -> Option<GuestTarget> {
+fn classify(triple: &str, origin: String) -> Option<CargoTarget> {
     match triple {
-        "wasm32-unknown-unknown" => Some(GuestTarget::Unknown),
-        "wasm32-wasip1" => Some(GuestTarget::Wasip1),
+        "wasm32-unknown-unknown" => Some(CargoTarget::Guest(GuestTarget::Unknown, origin)),
+        "wasm32-wasip1" => Some(CargoTarget::Guest(GuestTarget::Wasip1, origin)),
+        other if other.starts_with("wasm") => Some(CargoTarget::OtherWasm(format!(
+            "{origin} is `{other}`, which cargo-wasmship does not build; building wasm32-unknown-unknown \
+             (set `target = \"wasm32-wasip1\"` in the wasmship profile for WASI)"
+        ))),
         _ => None,
     }
 }
@@ -62,12 +73,16 @@ mod tests {
         std::fs::create_dir_all(root.path().join("repo/.cargo")).unwrap();
         std::fs::write(root.path().join("repo/.cargo/config.toml"), "[build]\ntarget = \"wasm32-wasip1\"\n").unwrap();
         std::fs::write(inner.join(".cargo/config.toml"), "[alias]\nb = \"build\"\n").unwrap();
-        let (target, origin) = build_target(&inner).unwrap();
+        let Some(CargoTarget::Guest(target, origin)) = build_target(&inner) else { panic!("a guest target") };
         assert_eq!(target, GuestTarget::Wasip1);
         assert!(origin.ends_with("repo/.cargo/config.toml"), "{origin}");
 
         std::fs::write(inner.join(".cargo/config.toml"), "[build]\ntarget = [\"wasm32-unknown-unknown\"]\n").unwrap();
-        assert_eq!(build_target(&inner).unwrap().0, GuestTarget::Unknown);
+        assert!(matches!(build_target(&inner), Some(CargoTarget::Guest(GuestTarget::Unknown, _))));
+        // A wasm target this tool does not build is named, to be warned about.
+        std::fs::write(inner.join(".cargo/config.toml"), "[build]\ntarget = \"wasm32-wasip2\"\n").unwrap();
+        let Some(CargoTarget::OtherWasm(message)) = build_target(&inner) else { panic!("another wasm target") };
+        assert!(message.contains("`wasm32-wasip2`, which cargo-wasmship does not build"), "{message}");
         // A host target is not a guest target: the default stays.
         std::fs::write(inner.join(".cargo/config.toml"), "[build]\ntarget = \"x86_64-unknown-linux-gnu\"\n").unwrap();
         assert_eq!(build_target(&inner), None);
