@@ -281,7 +281,13 @@ fn init_traps_with_backtrace() {
     Case::new(&["--features", "trap"], "init `wizer.initialize` trapped: wasm `unreachable` instruction executed")
         .manifest(fixture("bad-init/Cargo.toml"))
         .target_dir("trap")
-        .mentions(&["the guest panicked", "wasm backtrace:", "core::panicking::panic_bounds_check", "wizer.initialize", "allow-wasi = true"])
+        .mentions(&[
+            "the guest panicked",
+            "wasm backtrace:",
+            "core::panicking::panic_bounds_check",
+            "wizer.initialize",
+            "allow-wasi = true",
+        ])
         .fails();
 }
 

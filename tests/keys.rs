@@ -263,8 +263,12 @@ fn compressed_copies_no_smaller_than_the_module_are_not_shipped() {
     }
     assert!(dropped.contains(&"gzip"), "a module of {shipped} bytes gains from gzip's header: {dropped:?}");
     let nginx = std::fs::read_to_string(out.join("deploy/nginx.conf")).unwrap();
-    assert!(!nginx.contains("gzip_static on;") && nginx.contains("brotli_static on;") == dropped.iter().all(|e| *e != "br"), "nginx is not told to look for a .gz that is not there:\n{nginx}");
-    let web: Vec<String> = std::fs::read_dir(out.join("web")).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into()).collect();
+    assert!(
+        !nginx.contains("gzip_static on;") && nginx.contains("brotli_static on;") == dropped.iter().all(|e| *e != "br"),
+        "nginx is not told to look for a .gz that is not there:\n{nginx}"
+    );
+    let web: Vec<String> =
+        std::fs::read_dir(out.join("web")).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into()).collect();
     assert!(!web.iter().any(|f| f.ends_with(".gz")), "{web:?}");
     let verify = Command::new(snapbox::cmd::cargo_bin!("cargo-wasmship")).arg("verify").arg(&out).output().unwrap();
     assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stderr));

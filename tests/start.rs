@@ -235,7 +235,8 @@ fn a_wasm_target_in_cargos_own_config_is_the_default() {
     let dir = tempfile::tempdir().unwrap();
     let guest = dir.path().join("repo/guest");
     std::fs::create_dir_all(guest.join("src")).unwrap();
-    let plain = "[package]\nname = \"argc\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[lib]\ncrate-type = [\"cdylib\"]\n";
+    let plain =
+        "[package]\nname = \"argc\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[lib]\ncrate-type = [\"cdylib\"]\n";
     std::fs::create_dir_all(dir.path().join("repo/.cargo")).unwrap();
     std::fs::write(dir.path().join("repo/.cargo/config.toml"), "[build]\ntarget = \"wasm32-wasip1\"\n").unwrap();
     std::fs::write(guest.join("Cargo.toml"), plain).unwrap();
@@ -254,8 +255,11 @@ fn a_wasm_target_in_cargos_own_config_is_the_default() {
     assert!(module.imports().any(|i| i.module() == "wasi_snapshot_preview1"), "built for WASI");
 
     // The profile still wins over cargo's config.
-    std::fs::write(guest.join("Cargo.toml"), format!("{plain}\n[package.metadata.wasmship]\ntarget = \"wasm32-unknown-unknown\"\n"))
-        .unwrap();
+    std::fs::write(
+        guest.join("Cargo.toml"),
+        format!("{plain}\n[package.metadata.wasmship]\ntarget = \"wasm32-unknown-unknown\"\n"),
+    )
+    .unwrap();
     ok(wasmship(&["build", "--no-precompile", "--out-dir", "out"], &guest));
     assert_eq!(Manifest::read(&guest.join("out/manifest.json")).unwrap().package.target, "wasm32-unknown-unknown");
 
@@ -264,7 +268,11 @@ fn a_wasm_target_in_cargos_own_config_is_the_default() {
     std::fs::write(guest.join("Cargo.toml"), plain).unwrap();
     let output = ok(wasmship(&["build", "--no-precompile", "--out-dir", "out"], &guest));
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("warning: build.target in") && stderr.contains("`wasm32-wasip2`, which cargo-wasmship does not build"), "{stderr}");
+    assert!(
+        stderr.contains("warning: build.target in")
+            && stderr.contains("`wasm32-wasip2`, which cargo-wasmship does not build"),
+        "{stderr}"
+    );
     assert_eq!(Manifest::read(&guest.join("out/manifest.json")).unwrap().package.target, "wasm32-unknown-unknown");
 }
 
