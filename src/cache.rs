@@ -123,8 +123,8 @@ impl Cache {
     pub fn put(&self, key: &str, entry: &Entry, bytes: &[u8]) -> Result<()> {
         // Always rewritten: an existing blob of the right size may be a corrupt one, and this
         // is how the cache heals after a rebuild.
-        write_atomically(&self.blob_path(&entry.output.sha256), bytes)?;
-        write_atomically(&self.entry_path(key), &serde_json::to_vec(entry)?)
+        crate::output::write_atomically(&self.blob_path(&entry.output.sha256), bytes)?;
+        crate::output::write_atomically(&self.entry_path(key), &serde_json::to_vec(entry)?)
     }
 
     /// Deletes least-recently-used files until the cache fits in its size bound.
@@ -161,14 +161,6 @@ fn touch(path: &Path) {
     if let Ok(file) = fs::File::options().append(true).open(path) {
         let _ = file.set_modified(SystemTime::now());
     }
-}
-
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().expect("cache paths have a parent");
-    fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let tmp = dir.join(format!(".tmp-{}-{:?}", std::process::id(), std::thread::current().id()));
-    fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
-    fs::rename(&tmp, path).with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))
 }
 
 #[cfg(test)]

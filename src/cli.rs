@@ -384,30 +384,18 @@ pub fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<(), Fai
         }
         Command::Verify(args) => {
             let ui = crate::ui::Ui::new(false);
-            let path = match args.path {
-                Some(path) => path,
-                None => {
-                    let request = request(args.build).map_err(Failure::config)?;
-                    crate::plan::locate(&request).map_err(Failure::config)?.out_dir
-                }
-            };
+            let path = out_dir_or(args.path, args.build)?;
             commands::verify::run(&path, &ui).map_err(Failure::verify)
         }
         Command::Report(args) => {
-            let call = args.call.as_deref().map(crate::call::CallSpec::parse).transpose().map_err(Failure::config)?;
+            let call = parse_call(args.call.as_deref())?;
             let options =
                 commands::report::ReportOptions { call, reps: args.reps, headroom_percent: args.memory_headroom };
             commands::report::run(&request(args.build).map_err(Failure::config)?, &options).map(|_| ())
         }
         Command::Serve(args) => {
-            let path = match args.path {
-                Some(path) => path,
-                None => {
-                    let request = request(args.build).map_err(Failure::config)?;
-                    crate::plan::locate(&request).map_err(Failure::config)?.out_dir
-                }
-            };
-            let call = args.call.as_deref().map(crate::call::CallSpec::parse).transpose().map_err(Failure::config)?;
+            let path = out_dir_or(args.path, args.build)?;
+            let call = parse_call(args.call.as_deref())?;
             let options = commands::serve::ServeOptions { port: args.port, call: call.map(|c| c.to_string()) };
             commands::serve::run(&path, &options).map_err(Failure::config)
         }
@@ -443,6 +431,22 @@ fn binaryen(plan: &std::path::Path, input: &std::path::Path, output: &std::path:
     let rounds = crate::stages::optimize::optimize_file(&plan, input, output)?;
     println!("{rounds}");
     Ok(())
+}
+
+/// The output directory given, else the one the build arguments point at (found only: no
+/// stage runs, so a deploy machine can use it).
+fn out_dir_or(path: Option<PathBuf>, build: BuildArgs) -> Result<PathBuf, Failure> {
+    match path {
+        Some(path) => Ok(path),
+        None => {
+            let request = request(build).map_err(Failure::config)?;
+            Ok(crate::plan::locate(&request).map_err(Failure::config)?.out_dir)
+        }
+    }
+}
+
+fn parse_call(call: Option<&str>) -> Result<Option<crate::call::CallSpec>, Failure> {
+    call.map(crate::call::CallSpec::parse).transpose().map_err(Failure::config)
 }
 
 fn request(args: BuildArgs) -> Result<crate::plan::Request> {

@@ -60,18 +60,29 @@ pub fn locate(args: &CargoArgs) -> Result<Guest> {
             return Ok(guest);
         }
     }
+    from_metadata(fresh_metadata(args)?, args)
+}
+
+/// `cargo metadata` for `args`: the cached answer while nothing it read has changed, else a
+/// fresh one, remembered for next time.
+fn metadata(args: &CargoArgs) -> Result<Metadata> {
+    match crate::metadata_cache::load(args) {
+        Some(metadata) => Ok(metadata),
+        None => fresh_metadata(args),
+    }
+}
+
+fn fresh_metadata(args: &CargoArgs) -> Result<Metadata> {
     let metadata = run_cargo_metadata(args)?;
+    // Best effort: a cache that cannot be written only costs speed.
     let _ = crate::metadata_cache::store(args, &metadata);
-    from_metadata(metadata, args)
+    Ok(metadata)
 }
 
 /// The workspace root, and the names of its packages that have a
 /// `[package.metadata.wasmship]` table (in workspace order): what `--workspace` builds.
 pub fn guests_with_profiles(args: &CargoArgs) -> Result<(PathBuf, Vec<String>)> {
-    let metadata = match crate::metadata_cache::load(args) {
-        Some(metadata) => metadata,
-        None => run_cargo_metadata(args)?,
-    };
+    let metadata = metadata(args)?;
     let names = metadata
         .workspace_packages()
         .iter()
@@ -86,10 +97,7 @@ pub fn is_virtual_workspace(args: &CargoArgs) -> Result<bool> {
     if args.package.is_some() {
         return Ok(false);
     }
-    let metadata = match crate::metadata_cache::load(args) {
-        Some(metadata) => metadata,
-        None => run_cargo_metadata(args)?,
-    };
+    let metadata = metadata(args)?;
     Ok(invoked_package(&metadata, args).is_none())
 }
 

@@ -65,17 +65,7 @@ fn watched_paths(metadata: &Metadata, cwd: &Path) -> Vec<PathBuf> {
         }
         paths.push(manifest);
     }
-    for dir in cwd.ancestors() {
-        paths.push(dir.join(".cargo/config"));
-        paths.push(dir.join(".cargo/config.toml"));
-    }
-    let cargo_home = std::env::var_os("CARGO_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cargo")));
-    if let Some(home) = cargo_home {
-        paths.push(home.join("config"));
-        paths.push(home.join("config.toml"));
-    }
+    paths.extend(crate::config::cargo_config::config_paths(cwd));
     paths.sort();
     paths.dedup();
     paths

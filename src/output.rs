@@ -178,6 +178,16 @@ pub fn write_run_report(out_dir: &Path, report: &serde_json::Value) -> Result<Pa
     Ok(path)
 }
 
+/// Writes `path` whole or not at all: a temporary file beside it (unique to this process and
+/// thread, so concurrent writers do not meet), then a rename over it.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path.parent().expect("a file path has a parent");
+    fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let tmp = dir.join(format!(".tmp-{}-{:?}", std::process::id(), std::thread::current().id()));
+    fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
+    fs::rename(&tmp, path).with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))
+}
+
 /// `<parent>/.<dir name>.wasmship-<what>`: beside the output, on the same filesystem.
 fn sibling(out_dir: &Path, what: &str) -> PathBuf {
     let name = out_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "out".into());

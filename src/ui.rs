@@ -198,12 +198,9 @@ impl Ui {
 /// The stage name; precompile and compress rows add their target or encoding.
 fn label(report: &StageReport) -> String {
     let detail = match report.stage {
-        crate::stages::Stage::Precompile => {
-            report.settings["target"].as_str().map(|triple| match report.settings["cpu-level"].as_str() {
-                Some(level) if level != "baseline" => format!("{triple} {level}"),
-                _ => triple.to_string(),
-            })
-        }
+        crate::stages::Stage::Precompile => report.settings["target"].as_str().map(|triple| {
+            crate::stages::precompile::target_label(triple, report.settings["cpu-level"].as_str().unwrap_or("baseline"))
+        }),
         crate::stages::Stage::Compress => report.settings["encoding"].as_str().map(str::to_string),
         _ => None,
     };

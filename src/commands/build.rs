@@ -154,6 +154,9 @@ fn execute(request: &Request, plan: &Plan, ui: &Ui) -> Result<Outcome> {
     crate::ui::emit("stage-started", json!({ "unit": "build" }));
     let built = stages::build::run(guest, &build_config)?;
     ui.finish(crate::ui::Running::none(), &[&built.stage.report]);
+    if let Some(warning) = stages::build::wasm_bindgen_warning(&built.stage.bytes, guest.package.name.as_str()) {
+        ui.warn(&warning);
+    }
 
     let input = Product::input(built.stage.bytes.clone(), built.stage.report.sha256_out.clone());
     // `--no-cache`: no cache at all. After a corrupt blob: rebuild without reading it, but
@@ -218,9 +221,6 @@ fn produce(
     let guest = &plan.guest;
     let at = |error| at_file(&built.artifact, "from cargo")(error);
     let after = |error| at_file(&built.artifact, "from cargo, as the earlier stages left it")(error);
-    if let Some(warning) = stages::build::wasm_bindgen_warning(&built.stage.bytes, guest.package.name.as_str()) {
-        runner.ui.warn(&warning);
-    }
     let preinit_settings = plan.preinit.cache_settings()?;
     let preinit =
         runner.unit_with(Stage::Preinit, "preinit", input, preinit_settings, plan.preinit.cacheable(), |bytes| {
@@ -249,10 +249,8 @@ fn produce(
         .par_iter()
         .map(|job| match job {
             Final::Precompile(target) => {
-                let unit = match target.cpu_level.as_str() {
-                    "baseline" => format!("precompile {}", target.triple),
-                    level => format!("precompile {} {level}", target.triple),
-                };
+                let unit =
+                    format!("precompile {}", stages::precompile::target_label(&target.triple, &target.cpu_level));
                 runner.unit(
                     Stage::Precompile,
                     &unit,
@@ -363,8 +361,11 @@ fn produce(
     reports.last_mut().expect("the package report").notes = vec![count.clone()];
     manifest.stages.last_mut().expect("the package record").notes = vec![count];
 
-    keep_recommendation(out_dir, &mut manifest);
-    if up_to_date(out_dir, &manifest) {
+    // The manifest on disk, read once: it may hold a recommendation to keep, and it tells
+    // whether there is anything to write.
+    let existing = Manifest::read(&out_dir.join(manifest::FILE_NAME)).ok();
+    keep_recommendation(existing.as_ref(), &mut manifest);
+    if up_to_date(out_dir, existing.as_ref(), &manifest) {
         return Ok(Outcome {
             out_dir: out_dir.to_path_buf(),
             manifest,
@@ -390,10 +391,10 @@ fn produce(
 
 /// A memory recommendation `report` measured stays while the shipped module is the same
 /// bytes; any other module needs measuring again.
-fn keep_recommendation(out_dir: &Path, manifest: &mut Manifest) {
-    let Ok(existing) = Manifest::read(&out_dir.join(manifest::FILE_NAME)) else { return };
+fn keep_recommendation(existing: Option<&Manifest>, manifest: &mut Manifest) {
+    let Some(existing) = existing else { return };
     let shipped = manifest.shipped_wasm().map(|a| a.sha256.clone());
-    if let Some(recommended) = existing.limits.recommended {
+    if let Some(recommended) = existing.limits.recommended.clone() {
         if Some(&recommended.module_sha256) == shipped.as_ref() {
             manifest.limits.recommended = Some(recommended);
         }
@@ -426,8 +427,8 @@ enum Final<'a> {
 /// timings or cache facts, so equal inputs give an equal manifest) and every file present at
 /// its recorded size. Checking contents is `verify`'s job; a no-op rebuild only needs to
 /// know nothing would change.
-fn up_to_date(out_dir: &Path, manifest: &Manifest) -> bool {
-    Manifest::read(&out_dir.join(manifest::FILE_NAME)).is_ok_and(|existing| existing == *manifest)
+fn up_to_date(out_dir: &Path, existing: Option<&Manifest>, manifest: &Manifest) -> bool {
+    existing == Some(manifest)
         && manifest.artifacts.iter().all(|a| std::fs::metadata(out_dir.join(&a.file)).is_ok_and(|m| m.len() == a.bytes))
 }
 

@@ -80,8 +80,8 @@ pub fn run(request: &Request, options: &ReportOptions) -> Result<Report, Failure
         })?;
         let mut json = serde_json::to_string_pretty(&report)?;
         json.push('\n');
-        write_atomically(&dir.join(JSON_FILE), json.as_bytes())?;
-        write_atomically(&dir.join(HTML_FILE), render::html(&report).as_bytes())?;
+        crate::output::write_atomically(&dir.join(JSON_FILE), json.as_bytes())?;
+        crate::output::write_atomically(&dir.join(HTML_FILE), render::html(&report).as_bytes())?;
         record_recommendation(dir, &report, &outcome.manifest)
     };
     write().context("writing the report").map_err(Failure::build)?;
@@ -205,13 +205,7 @@ fn bytes(manifest: &Manifest, raw: &[u8], package: &crate::stages::package::Pack
         gz: variant("gzip"),
         cwasm: manifest
             .cwasms()
-            .map(|(a, info)| {
-                let label = match info.cpu_level.as_str() {
-                    "baseline" => info.triple.clone(),
-                    level => format!("{} {level}", info.triple),
-                };
-                (label, a.bytes)
-            })
+            .map(|(a, info)| (crate::stages::precompile::target_label(&info.triple, &info.cpu_level), a.bytes))
             .collect(),
     })
 }
@@ -227,13 +221,7 @@ fn record_recommendation(dir: &Path, report: &Report, manifest: &Manifest) -> Re
         call: report.call.clone(),
         module_sha256: manifest.shipped_wasm().map(|a| a.sha256.clone()).unwrap_or_default(),
     });
-    write_atomically(&dir.join(crate::manifest::FILE_NAME), manifest.to_json().as_bytes())
-}
-
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension("wasmship-tmp");
-    std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("replacing {}", path.display()))
+    crate::output::write_atomically(&dir.join(crate::manifest::FILE_NAME), manifest.to_json().as_bytes())
 }
 
 #[cfg(test)]

@@ -25,13 +25,27 @@ struct Site {
     /// URL path -> what to send.
     files: HashMap<String, Entry>,
     demo_paths: [String; 2],
-    demo: Vec<u8>,
+    demo: Body,
 }
 
 struct Entry {
     served: Served,
-    /// Content-Encoding token (or "" for identity) -> bytes.
-    bytes: HashMap<String, Vec<u8>>,
+    /// Content-Encoding token (or "" for identity) -> what is sent.
+    bodies: HashMap<String, Body>,
+}
+
+/// One representation's bytes and its ETag, computed once at start-up. Each representation
+/// has its own tag: the br and gzip bytes are different entities.
+struct Body {
+    bytes: Vec<u8>,
+    etag: String,
+}
+
+impl Body {
+    fn new(bytes: Vec<u8>) -> Body {
+        let etag = format!("\"{}\"", crate::digest::sha256_hex(&bytes));
+        Body { bytes, etag }
+    }
 }
 
 /// Serves `dir` (an output directory or its manifest.json) until the process is stopped.
@@ -70,16 +84,17 @@ fn load(manifest: &Manifest, root: &Path, options: &ServeOptions) -> Result<Site
     let web_path = manifest.profile.settings["web-path"].as_str().unwrap_or("/").to_string();
     let mut files = HashMap::new();
     for served in web::served(manifest, &web_path) {
-        let read = |file: &str| std::fs::read(root.join(file)).with_context(|| format!("reading {file}"));
-        let mut bytes = HashMap::from([(String::new(), read(&served.file)?)]);
+        let read =
+            |file: &str| std::fs::read(root.join(file)).map(Body::new).with_context(|| format!("reading {file}"));
+        let mut bodies = HashMap::from([(String::new(), read(&served.file)?)]);
         for (encoding, file, _) in &served.variants {
-            bytes.insert(encoding.clone(), read(file)?);
+            bodies.insert(encoding.clone(), read(file)?);
         }
-        files.insert(served.path.clone(), Entry { served, bytes });
+        files.insert(served.path.clone(), Entry { served, bodies });
     }
     let wasm = manifest.shipped_wasm().context("the manifest lists no shipped .wasm")?;
     let loader = manifest.artifacts.iter().find(|a| a.kind == ArtifactKind::WebLoader).context("no loader")?;
-    let path_of = |file: &str| format!("{web_path}{}", file.trim_start_matches("web/"));
+    let path_of = |file: &str| web::url_path(&web_path, file);
     let demo = crate::stages::package::bindings::render(
         DEMO_TEMPLATE,
         &[
@@ -93,7 +108,11 @@ fn load(manifest: &Manifest, root: &Path, options: &ServeOptions) -> Result<Site
             ("call_json", serde_json::to_string(&options.call).expect("JSON").replace("</", "<\\/")),
         ],
     );
-    Ok(Site { files, demo_paths: [web_path.clone(), format!("{web_path}index.html")], demo: demo.into_bytes() })
+    Ok(Site {
+        files,
+        demo_paths: [web_path.clone(), format!("{web_path}index.html")],
+        demo: Body::new(demo.into_bytes()),
+    })
 }
 
 fn answer(site: &Site, request: Request) {
@@ -111,7 +130,7 @@ fn answer(site: &Site, request: Request) {
         let available: Vec<&str> = entry.served.variants.iter().map(|(e, _, _)| e.as_str()).collect();
         match negotiate::encoding(accept.as_deref(), &available) {
             Ok(encoding) => representation(
-                &entry.bytes[encoding.unwrap_or("")],
+                &entry.bodies[encoding.unwrap_or("")],
                 &entry.served.media_type,
                 entry.served.cache_control,
                 encoding,
@@ -142,18 +161,16 @@ fn answer(site: &Site, request: Request) {
 
 /// One representation, or 304 when the client has it.
 fn representation(
-    bytes: &[u8],
+    body: &Body,
     media_type: &str,
     cache_control: &str,
     encoding: Option<&str>,
     vary: bool,
     if_none_match: Option<&str>,
 ) -> Reply {
-    // Each representation has its own tag: the br and gzip bytes are different entities.
-    let etag = format!("\"{}\"", crate::digest::sha256_hex(bytes));
-    let fresh = if_none_match.is_some_and(|tags| negotiate::none_match(tags, &etag));
-    let mut reply = if fresh { Reply::new(304, Vec::new()) } else { Reply::new(200, bytes.to_vec()) };
-    reply = reply.with("Content-Type", media_type).with("Cache-Control", cache_control).with("ETag", &etag);
+    let fresh = if_none_match.is_some_and(|tags| negotiate::none_match(tags, &body.etag));
+    let mut reply = if fresh { Reply::new(304, Vec::new()) } else { Reply::new(200, body.bytes.clone()) };
+    reply = reply.with("Content-Type", media_type).with("Cache-Control", cache_control).with("ETag", &body.etag);
     if vary {
         reply = reply.with("Vary", "Accept-Encoding");
     }

@@ -20,7 +20,7 @@ pub fn build_target(cwd: &Path) -> Option<CargoTarget> {
         return classify(&value, "CARGO_BUILD_TARGET".into());
     }
     // cargo merges every file; the nearest one that sets build.target wins.
-    for file in config_files(cwd) {
+    for file in config_paths(cwd).into_iter().filter(|file| file.is_file()) {
         let Ok(text) = std::fs::read_to_string(&file) else { continue };
         let Ok(config) = text.parse::<toml::Table>() else { continue };
         let Some(value) = config.get("build").and_then(|build| build.get("target")) else { continue };
@@ -46,19 +46,18 @@ fn classify(triple: &str, origin: String) -> Option<CargoTarget> {
     }
 }
 
-/// cargo's config files, nearest first (each directory's `config.toml`, then the legacy
-/// extensionless `config`).
-fn config_files(cwd: &Path) -> Vec<PathBuf> {
+/// Every path cargo reads config from, nearest first, whether it exists or not: each
+/// directory's `.cargo/config.toml` and legacy `.cargo/config` from `cwd` up, then
+/// `$CARGO_HOME` (default `~/.cargo`).
+pub fn config_paths(cwd: &Path) -> Vec<PathBuf> {
     let mut dirs: Vec<PathBuf> = cwd.ancestors().map(|dir| dir.join(".cargo")).collect();
-    if let Some(home) = std::env::var_os("CARGO_HOME").map(PathBuf::from) {
-        if !dirs.contains(&home) {
-            dirs.push(home);
-        }
+    let cargo_home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| Path::new(&home).join(".cargo")));
+    if let Some(home) = cargo_home.filter(|home| !dirs.contains(home)) {
+        dirs.push(home);
     }
-    dirs.into_iter()
-        .flat_map(|dir| [dir.join("config.toml"), dir.join("config")])
-        .filter(|file| file.is_file())
-        .collect()
+    dirs.into_iter().flat_map(|dir| [dir.join("config.toml"), dir.join("config")]).collect()
 }
 
 #[cfg(test)]

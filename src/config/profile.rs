@@ -259,46 +259,18 @@ impl Profile {
             }
             "memory-cap" => self.memory_cap = Some(byte_size(value).ok_or_else(bad)?),
             "host-bindings" => {
-                let mut bindings = Vec::new();
-                for name in string_list(value).ok_or_else(bad)? {
-                    let binding = match name.as_str() {
-                        "go" => HostBinding::Go,
-                        "node" => HostBinding::Node,
-                        _ => {
-                            return Err(TypeMismatch {
-                                expected: expects.into(),
-                                got: format!("{name:?} in the list"),
-                                key: None,
-                            })
-                        }
-                    };
-                    if !bindings.contains(&binding) {
-                        bindings.push(binding);
-                    }
-                }
-                self.host_bindings = bindings;
+                let names = string_list(value).ok_or_else(bad)?;
+                self.host_bindings =
+                    named_list(names, &[("go", HostBinding::Go), ("node", HostBinding::Node)], expects)?;
             }
             "deploy" => {
-                let mut targets = Vec::new();
-                for name in string_list(value).ok_or_else(bad)? {
-                    let target = match name.as_str() {
-                        "nginx" => DeployTarget::Nginx,
-                        "caddy" => DeployTarget::Caddy,
-                        "headers" => DeployTarget::Headers,
-                        "s3" => DeployTarget::S3,
-                        _ => {
-                            return Err(TypeMismatch {
-                                expected: expects.into(),
-                                got: format!("{name:?} in the list"),
-                                key: None,
-                            })
-                        }
-                    };
-                    if !targets.contains(&target) {
-                        targets.push(target);
-                    }
-                }
-                self.deploy = targets;
+                let table = [
+                    ("nginx", DeployTarget::Nginx),
+                    ("caddy", DeployTarget::Caddy),
+                    ("headers", DeployTarget::Headers),
+                    ("s3", DeployTarget::S3),
+                ];
+                self.deploy = named_list(string_list(value).ok_or_else(bad)?, &table, expects)?;
             }
             "web-path" => {
                 let path = string(value)
@@ -310,25 +282,14 @@ impl Profile {
                 self.go_package = Some(name.ok_or_else(bad)?);
             }
             "compress" => {
-                let list = list_or_false(value).ok_or_else(bad)?.unwrap_or_default();
-                let mut encodings = Vec::new();
-                for name in list {
-                    let encoding = match name.as_str() {
-                        "br" | "brotli" => Encoding::Brotli,
-                        "gz" | "gzip" => Encoding::Gzip,
-                        _ => {
-                            return Err(TypeMismatch {
-                                expected: expects.into(),
-                                got: format!("{name:?} in the list"),
-                                key: None,
-                            })
-                        }
-                    };
-                    if !encodings.contains(&encoding) {
-                        encodings.push(encoding);
-                    }
-                }
-                self.compress = encodings;
+                let names = list_or_false(value).ok_or_else(bad)?.unwrap_or_default();
+                let table = [
+                    ("br", Encoding::Brotli),
+                    ("brotli", Encoding::Brotli),
+                    ("gz", Encoding::Gzip),
+                    ("gzip", Encoding::Gzip),
+                ];
+                self.compress = named_list(names, &table, expects)?;
             }
             "brotli-quality" => self.brotli_quality = int_in(value, 0, 11).ok_or_else(bad)?,
             "brotli-window" => self.brotli_window = int_in(value, 10, 24).ok_or_else(bad)?,
@@ -376,6 +337,24 @@ pub fn describe(value: &Value) -> String {
 
 fn string(value: &Value) -> Option<String> {
     value.as_str().map(str::to_string)
+}
+
+/// `names` looked up in `table`, in order and without repeats; a name not in it is the error.
+fn named_list<T: Copy + PartialEq>(
+    names: Vec<String>,
+    table: &[(&str, T)],
+    expects: &str,
+) -> Result<Vec<T>, TypeMismatch> {
+    let mut items = Vec::new();
+    for name in names {
+        let Some(&(_, item)) = table.iter().find(|(known, _)| *known == name) else {
+            return Err(TypeMismatch { expected: expects.into(), got: format!("{name:?} in the list"), key: None });
+        };
+        if !items.contains(&item) {
+            items.push(item);
+        }
+    }
+    Ok(items)
 }
 
 fn string_list(value: &Value) -> Option<Vec<String>> {

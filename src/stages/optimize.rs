@@ -103,7 +103,7 @@ pub fn run(wasm: &[u8], config: &OptimizeConfig) -> Result<StageOutput> {
         return Ok(StageOutput::skipped(Stage::Optimize, wasm, settings, "wasm-opt = false"));
     };
     let mut notes = Vec::new();
-    if !crate::wasm::ModuleFacts::read(wasm)?.custom_sections.iter().any(|s| s == "target_features") {
+    if !crate::wasm::has_custom_section(wasm, "target_features") {
         // Explicit `--disable-*` still wins: it is applied after these.
         let used: Vec<&str> =
             detect::used_features(wasm).into_iter().filter(|f| !plan.disable_features.iter().any(|d| d == f)).collect();

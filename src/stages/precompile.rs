@@ -175,6 +175,14 @@ pub fn settings(target: &CwasmTarget) -> serde_json::Value {
     })
 }
 
+/// How a .cwasm target is named to people: its triple, and its CPU level unless baseline.
+pub fn target_label(triple: &str, cpu_level: &str) -> String {
+    match cpu_level {
+        "baseline" => triple.to_string(),
+        level => format!("{triple} {level}"),
+    }
+}
+
 /// Compiles `wasm` for one target.
 pub fn run(wasm: &[u8], target: &CwasmTarget, profile: &EngineProfile) -> Result<Precompiled> {
     let started = Instant::now();

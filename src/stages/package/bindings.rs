@@ -52,7 +52,6 @@ pub fn generate(manifest: &Manifest, config: &BindingConfig) -> Result<Vec<Gener
     Ok(out)
 }
 
-/// Replaces every `{{key}}`; a placeholder left over is a bug in a template.
 /// Fills every `{{key}}` of `template` in one pass, so a value that itself contains `{{` is
 /// left as it is. A placeholder without a value is a bug in a template.
 pub fn render(template: &str, values: &[(&str, String)]) -> String {

@@ -44,7 +44,7 @@ pub fn served(manifest: &Manifest, web_path: &str) -> Vec<Served> {
             .collect();
         variants.sort_by_key(|(encoding, _, _)| if encoding == "br" { 0 } else { 1 });
         out.push(Served {
-            path: format!("{web_path}{}", relative_to_web(&artifact.file)),
+            path: url_path(web_path, &artifact.file),
             file: artifact.file.clone(),
             media_type: artifact.media_type.clone(),
             cache_control: if artifact.immutable { IMMUTABLE } else { REVALIDATE },
@@ -53,6 +53,11 @@ pub fn served(manifest: &Manifest, web_path: &str) -> Vec<Served> {
         });
     }
     out
+}
+
+/// The URL path a file of the output directory (`web/...`) is served at under `web_path`.
+pub fn url_path(web_path: &str, file: &str) -> String {
+    format!("{web_path}{}", relative_to_web(file))
 }
 
 fn relative_to_web(file: &str) -> &str {

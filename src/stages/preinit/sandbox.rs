@@ -113,7 +113,6 @@ pub fn run(
         init_func: init_func.to_string(),
         stack,
         max_memory: sandbox.max_memory,
-        link_wasi: sandbox.wasi.is_some(),
         neutral_files: sandbox.wasi.as_ref().is_some_and(|w| w.deterministic),
         wasi,
         timeout: sandbox.timeout,
@@ -157,7 +156,6 @@ struct Job {
     init_func: String,
     stack: Option<crate::wasm::ShadowStack>,
     max_memory: u64,
-    link_wasi: bool,
     /// Fixed file metadata and sorted listings (deterministic init).
     neutral_files: bool,
     wasi: Option<WasiP1Ctx>,
@@ -173,7 +171,8 @@ impl InitRun {
 
 impl Job {
     fn run(self, events: mpsc::Sender<Event>) {
-        let Job { engine, wizer, wasm, init_func, stack, max_memory, link_wasi, neutral_files, wasi, timeout } = self;
+        let Job { engine, wizer, wasm, init_func, stack, max_memory, neutral_files, wasi, timeout } = self;
+        let link_wasi = wasi.is_some();
         let mut store =
             Store::new(&engine, InitState { wasi, memory: MemoryCap { max: max_memory, exceeded: None }, shim: None });
         store.limiter(|state| &mut state.memory);
