@@ -128,7 +128,7 @@ fn measure(plan: &crate::plan::Plan, outcome: &super::build::Outcome, options: &
         reps: options.reps,
     };
     let startup = measure::startup(&subject)?;
-    let engines = measure::engines(&subject);
+    let engines = measure::engines(&subject, &startup);
     let memory = measure::memory(&subject)?;
     let recommended_cap = recommended_cap(memory.peak, options.headroom_percent);
 

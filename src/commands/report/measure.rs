@@ -271,9 +271,16 @@ pub fn startup(subject: &Subject<'_>) -> Result<Startup> {
 }
 
 /// Compile and first-call time of the shipped module under each of wasmtime's engines.
-pub fn engines(subject: &Subject<'_>) -> Vec<EngineRow> {
-    let candidates: [(&'static str, Option<&'static str>, fn(&mut Config) -> Result<()>); 3] = [
-        ("Cranelift", None, |_| Ok(())),
+/// Cranelift with the profile's engine is what `startup` measured already: its row reuses that.
+pub fn engines(subject: &Subject<'_>, startup: &Startup) -> Vec<EngineRow> {
+    let cranelift = EngineRow {
+        name: "Cranelift",
+        unavailable: None,
+        note: None,
+        compile: Some(startup.compile_shipped),
+        first_call: startup.first_call_shipped,
+    };
+    let candidates: [(&'static str, Option<&'static str>, fn(&mut Config) -> Result<()>); 2] = [
         ("Winch", None, |config| {
             config.strategy(Strategy::Winch);
             Ok(())
@@ -284,29 +291,25 @@ pub fn engines(subject: &Subject<'_>) -> Vec<EngineRow> {
             Ok(())
         }),
     ];
-    candidates
-        .into_iter()
-        .map(|(name, note, tweak)| {
-            let unavailable =
-                |why: String| EngineRow { name, unavailable: Some(why), note: None, compile: None, first_call: None };
-            let (engine, turned_off) = match engine_without_unsupported(subject.engine, tweak) {
-                Ok(found) => found,
-                Err(error) => {
-                    return unavailable(format!("not built in or not available here: {}", first_line(&error)))
-                }
-            };
-            let note = match (note, turned_off.is_empty()) {
-                (note, true) => note.map(str::to_string),
-                (_, false) => Some(format!("without {}, which it does not support", turned_off.join(", "))),
-            };
-            match measure_engine(&engine, subject) {
-                Ok((compile, first_call)) => {
-                    EngineRow { name, unavailable: None, note, compile: Some(compile), first_call }
-                }
-                Err(error) => unavailable(format!("refused the module: {}", first_line(&error))),
+    let others = candidates.into_iter().map(|(name, note, tweak)| {
+        let unavailable =
+            |why: String| EngineRow { name, unavailable: Some(why), note: None, compile: None, first_call: None };
+        let (engine, turned_off) = match engine_without_unsupported(subject.engine, tweak) {
+            Ok(found) => found,
+            Err(error) => return unavailable(format!("not built in or not available here: {}", first_line(&error))),
+        };
+        let note = match (note, turned_off.is_empty()) {
+            (note, true) => note.map(str::to_string),
+            (_, false) => Some(format!("without {}, which it does not support", turned_off.join(", "))),
+        };
+        match measure_engine(&engine, subject) {
+            Ok((compile, first_call)) => {
+                EngineRow { name, unavailable: None, note, compile: Some(compile), first_call }
             }
-        })
-        .collect()
+            Err(error) => unavailable(format!("refused the module: {}", first_line(&error))),
+        }
+    });
+    std::iter::once(cranelift).chain(others).collect()
 }
 
 /// An engine with `tweak`, turning off each wasm feature the compiler says it lacks (Winch
