@@ -85,6 +85,34 @@ enum Command {
     Binaryen { plan: PathBuf, input: PathBuf, output: PathBuf },
 }
 
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// Every visible subcommand and flag says what it does, and the README names every flag.
+    #[test]
+    fn every_flag_has_help_and_is_in_the_readme() {
+        let readme = include_str!("../README.md");
+        let cli = super::Cli::command();
+        let mut missing = Vec::new();
+        for command in std::iter::once(&cli).chain(cli.get_subcommands().filter(|c| !c.is_hide_set())) {
+            for arg in command.get_arguments().filter(|a| !a.is_hide_set()) {
+                let name = arg.get_long().map(|l| format!("--{l}")).unwrap_or_else(|| arg.get_id().to_string());
+                if ["help", "version"].contains(&arg.get_id().as_str()) {
+                    continue;
+                }
+                if arg.get_help().is_none() {
+                    missing.push(format!("{} {name}: no help text", command.get_name()));
+                }
+                if arg.get_long().is_some() && !readme.contains(&name) {
+                    missing.push(format!("{} {name}: not in README.md", command.get_name()));
+                }
+            }
+        }
+        assert!(missing.is_empty(), "{}", missing.join("\n"));
+    }
+}
+
 #[derive(Args)]
 struct StageArgs {
     /// preinit, optimize, strip, precompile or compress.
@@ -162,7 +190,8 @@ struct BuildArgs {
     #[arg(long, default_value_t = 600, value_name = "SECS")]
     lock_timeout: u64,
 
-    /// No spinners and less of cargo's output.
+    /// Print nothing but warnings and errors (no spinners, no stage table, cargo's own
+    /// output quiet too).
     #[arg(short, long)]
     quiet: bool,
 
@@ -205,16 +234,22 @@ struct CargoFlags {
     /// Cargo features of the guest (comma or space separated).
     #[arg(short = 'F', long, value_delimiter = ',', value_name = "FEATURES")]
     features: Vec<String>,
+    /// Every feature of the guest, as cargo's `--all-features`.
     #[arg(long)]
     all_features: bool,
+    /// Not the guest's default features, as cargo's `--no-default-features`.
     #[arg(long)]
     no_default_features: bool,
+    /// Fail if Cargo.lock would change, as cargo's `--locked` (passed to cargo build and metadata).
     #[arg(long)]
     locked: bool,
+    /// No network for cargo, as cargo's `--offline`.
     #[arg(long)]
     offline: bool,
+    /// `--locked` and `--offline` together, as cargo's `--frozen`.
     #[arg(long)]
     frozen: bool,
+    /// cargo's target directory [default: cargo's: CARGO_TARGET_DIR, build.target-dir, or <workspace>/target].
     #[arg(long, value_name = "DIR")]
     target_dir: Option<PathBuf>,
 }
@@ -230,16 +265,19 @@ struct Overrides {
     /// wasm32-unknown-unknown or wasm32-wasip1.
     #[arg(long, value_name = "TRIPLE")]
     target: Option<String>,
+    /// cargo profile for the guest build (the `cargo-profile` key) [default: release].
     #[arg(long, value_name = "NAME")]
     cargo_profile: Option<String>,
     /// Init export to run during pre-init.
     #[arg(long, value_name = "NAME")]
     init_func: Option<String>,
+    /// Skip pre-init: ship the module as cargo and wasm-opt leave it (`preinit = false`).
     #[arg(long, conflicts_with = "preinit")]
     no_preinit: bool,
     /// Require pre-init (fail when there is no init export).
     #[arg(long)]
     preinit: bool,
+    /// Give init WASI (wasm32-wasip1 guests): only the env vars and directories granted (`allow-wasi = true`).
     #[arg(long)]
     allow_wasi: bool,
     /// Env var for init under WASI (repeatable); adds to the profile's `env`.
@@ -251,20 +289,25 @@ struct Overrides {
     /// wasm-opt arguments in order, e.g. --wasm-opt="--converge -O3 --gufa".
     #[arg(long, value_name = "ARGS", allow_hyphen_values = true, conflicts_with = "no_wasm_opt")]
     wasm_opt: Option<String>,
+    /// Skip the optimize stage (`wasm-opt = false`).
     #[arg(long)]
     no_wasm_opt: bool,
+    /// Keep every custom section in the shipped module (`strip = false`).
     #[arg(long)]
     no_strip: bool,
     /// Precompile targets (comma separated): host, native or triples.
     #[arg(long, value_delimiter = ',', value_name = "TRIPLES", conflicts_with = "no_precompile")]
     precompile: Vec<String>,
+    /// No .cwasm files (`precompile = false`).
     #[arg(long)]
     no_precompile: bool,
     /// Encodings (comma separated): br, gz.
     #[arg(long, value_delimiter = ',', value_name = "ENCODINGS", conflicts_with = "no_compress")]
     compress: Vec<String>,
+    /// No pre-compressed copies (`compress = false`).
     #[arg(long)]
     no_compress: bool,
+    /// Plain file names, without the content hash (`hash-names = false`).
     #[arg(long)]
     no_hash_names: bool,
 }

@@ -12,6 +12,7 @@ pub mod config;
 pub mod digest;
 pub mod exit;
 pub mod guest;
+pub mod home;
 pub mod manifest;
 pub mod metadata_cache;
 pub mod output;

@@ -23,12 +23,9 @@ struct Cached {
     metadata: Metadata,
 }
 
-/// Where cached metadata lives: `$XDG_CACHE_HOME/cargo-wasmship` or `~/.cache/cargo-wasmship`.
+/// Where cached metadata lives: `metadata/` in the tool's home.
 fn cache_dir() -> Option<PathBuf> {
-    let base = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|home| Path::new(&home).join(".cache")))?;
-    Some(base.join("cargo-wasmship").join("metadata"))
+    Some(crate::home::dir()?.join("metadata"))
 }
 
 fn key(args: &CargoArgs, cwd: &Path) -> String {

@@ -4,30 +4,15 @@
 mod common;
 
 use common::{expected_answers, Fixture};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-
-/// Skips (saying why) unless chromium and playwright-core are installed.
-fn browser_tools() -> Option<PathBuf> {
-    let chromium = std::env::var_os("CHROMIUM").map(PathBuf::from).unwrap_or_else(|| "/usr/bin/chromium".into());
-    let playwright = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/node_modules/playwright-core");
-    if !chromium.exists() {
-        eprintln!("skipping: no chromium at {} (.ci/run installs Debian's)", chromium.display());
-        return None;
-    }
-    if !playwright.exists() {
-        eprintln!("skipping: playwright-core is not installed (.ci/run runs `npm ci` in tests/browser)");
-        return None;
-    }
-    Some(chromium)
-}
 
 #[test]
 fn the_demo_page_loads_the_guest_over_brotli_with_integrity_and_caches_it() {
-    let Some(chromium) = browser_tools() else { return };
+    let Some(chromium) = common::peers::chromium("the demo page in Chromium") else { return };
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
-    let status = Command::new(snapbox::cmd::cargo_bin!("cargo-wasmship"))
+    let status = common::wasmship()
         .args(["build", "-q", "--no-precompile", "--manifest-path"])
         .arg(Fixture::Regex.manifest())
         .arg("--out-dir")

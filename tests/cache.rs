@@ -1,9 +1,10 @@
 //! The stage cache: only work whose inputs changed runs, bad entries are rebuilt, never used.
+mod common;
+
 use cargo_wasmship::manifest::Manifest;
 use cargo_wasmship::stages::{Stage, StageReport, StageStatus};
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 fn guest() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/wasi-guest/Cargo.toml")
@@ -41,7 +42,7 @@ fn build(ws: &Workspace, extra: &[&str]) -> (Run, String) {
 }
 
 fn build_with_env(ws: &Workspace, extra: &[&str], env: &[(&str, &str)]) -> (Run, String) {
-    let output = Command::new(snapbox::cmd::cargo_bin!("cargo-wasmship"))
+    let output = common::wasmship()
         .envs(env.iter().copied())
         .args(["build", "-q", "--manifest-path"])
         .arg(guest())
@@ -229,7 +230,7 @@ fn cache_keys_carry_the_identity_of_the_tool_build() {
     let expected = cargo_wasmship::build_identity::compute(Path::new(env!("CARGO_MANIFEST_DIR"))).unwrap();
     assert_eq!(cargo_wasmship::build_identity::ID, expected);
     assert_eq!(cargo_wasmship::pipeline::versions()["build"], expected.as_str());
-    let version = Command::new(snapbox::cmd::cargo_bin!("cargo-wasmship")).arg("--version").output().unwrap();
+    let version = common::wasmship().arg("--version").output().unwrap();
     assert!(String::from_utf8_lossy(&version.stdout).contains(&expected), "the binary reports its identity");
     // Any change to an input changes it.
     let copy = tempfile::tempdir().unwrap();
@@ -264,7 +265,7 @@ fn concurrent_builds_share_one_cache() {
         let shared = shared.clone();
         let target = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cache-tests-concurrent").join(target);
         std::thread::spawn(move || {
-            Command::new(snapbox::cmd::cargo_bin!("cargo-wasmship"))
+            common::wasmship()
                 .args(["build", "-q", "--manifest-path"])
                 .arg(guest())
                 .arg("--target-dir")
@@ -390,7 +391,7 @@ fn a_workspace_created_above_a_cached_guest_is_noticed() {
     )
     .unwrap();
     let build_here = || {
-        let output = Command::new(snapbox::cmd::cargo_bin!("cargo-wasmship"))
+        let output = common::wasmship()
             .args(["build", "-q", "--no-precompile", "--manifest-path"])
             .arg(guest.join("Cargo.toml"))
             .arg("--out-dir")

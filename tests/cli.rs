@@ -10,7 +10,7 @@ use std::io::Read;
 use std::path::Path;
 
 fn wasmship() -> Command {
-    Command::new(snapbox::cmd::cargo_bin!("cargo-wasmship")).arg("wasmship").env_remove("RUST_BACKTRACE")
+    Command::from_std(common::wasmship()).arg("wasmship").env_remove("RUST_BACKTRACE")
 }
 
 fn build(fixture: Fixture, out: &Path, extra: &[&str]) -> Manifest {
@@ -148,7 +148,7 @@ fn the_kill_test_hook_is_compiled_out_of_release_builds() {
 #[test]
 fn quiet_prints_nothing_but_problems() {
     let dir = tempfile::tempdir().unwrap();
-    let output = std::process::Command::new(snapbox::cmd::cargo_bin!("cargo-wasmship"))
+    let output = common::wasmship()
         .args(["build", "-q", "--no-precompile", "--manifest-path"])
         .arg(Fixture::Regex.manifest())
         .arg("--out-dir")
@@ -172,7 +172,7 @@ fn the_dev_profile_builds_cargos_dev_profile() {
 #[test]
 fn cargo_term_color_decides_colour_even_off_a_terminal() {
     let run = |choice: &str| {
-        let output = std::process::Command::new(snapbox::cmd::cargo_bin!("cargo-wasmship"))
+        let output = common::wasmship()
             .args(["build", "--manifest-path", "/nonexistent/Cargo.toml"])
             .env("CARGO_TERM_COLOR", choice)
             .env_remove("NO_COLOR")
@@ -190,7 +190,7 @@ fn a_wasm_bindgen_guest_is_told_its_js_glue_is_not_generated() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
     let guest = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/wbg-guest/Cargo.toml");
-    let output = std::process::Command::new(snapbox::cmd::cargo_bin!("cargo-wasmship"))
+    let output = common::wasmship()
         .args(["build", "--no-precompile", "--manifest-path"])
         .arg(&guest)
         .arg("--out-dir")
@@ -217,7 +217,7 @@ fn a_wasm_bindgen_guest_is_told_its_js_glue_is_not_generated() {
 
     // A guest without wasm-bindgen gets no such warning.
     let plain = dir.path().join("plain");
-    let output = std::process::Command::new(snapbox::cmd::cargo_bin!("cargo-wasmship"))
+    let output = common::wasmship()
         .args(["build", "--no-precompile", "--manifest-path"])
         .arg(Fixture::Regex.manifest())
         .arg("--out-dir")

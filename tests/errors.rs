@@ -22,7 +22,7 @@ fn good_output() -> &'static Path {
     DIR.get_or_init(|| {
         let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("errors-good-output");
         let _ = std::fs::remove_dir_all(&dir);
-        Command::new(snapbox::cmd::cargo_bin!("cargo-wasmship"))
+        Command::from_std(common::wasmship())
             .args(["build", "-q", "--no-precompile", "--manifest-path"])
             .arg(fixture("bad-init/Cargo.toml"))
             .arg("--target-dir")
@@ -86,7 +86,7 @@ impl<'a> Case<'a> {
         common::copy_dir(good_output(), &out);
         let before = common::dir_contents(&out);
 
-        let mut command = Command::new(snapbox::cmd::cargo_bin!("cargo-wasmship"))
+        let mut command = Command::from_std(common::wasmship())
             .arg("wasmship")
             .arg("build")
             .args(&self.args)

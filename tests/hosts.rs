@@ -41,7 +41,7 @@ fn rust_host() -> &'static Path {
 }
 
 fn build(fixture: Fixture, out: &Path, extra: &[&str]) -> Manifest {
-    let output = Command::new(snapbox::cmd::cargo_bin!("cargo-wasmship"))
+    let output = common::wasmship()
         .args(["build", "-q", "--manifest-path"])
         .arg(fixture.manifest())
         .arg("--out-dir")
@@ -186,12 +186,32 @@ fn a_tampered_cwasm_is_refused_before_deserialize() {
     );
 }
 
+/// What the host must pick and say when `hidden` features are hidden from it: the best level
+/// whose every feature this CPU has and nothing hides, and for each better level exactly the
+/// features it lacks. Derived from this machine's own CPU, never from the one the test was
+/// written on.
+fn expected_pick(levels: &[&wasmship_host::cpu::Level], hidden: &[&str]) -> (String, Vec<(String, Vec<String>)>) {
+    let has = |feature: &str| !hidden.contains(&feature) && wasmship_host::cpu::detect(feature) == Some(true);
+    let mut picked = "baseline".to_string();
+    let mut passed_over = Vec::new();
+    for level in levels.iter().rev() {
+        let missing: Vec<String> = level.features.iter().filter(|f| !has(f)).map(|f| f.to_string()).collect();
+        if missing.is_empty() {
+            picked = level.name.to_string();
+            break;
+        }
+        passed_over.push((level.name.to_string(), missing));
+    }
+    (picked, passed_over)
+}
+
 #[test]
 fn the_best_cpu_level_this_cpu_has_is_picked_and_the_rest_skipped() {
     let levels: Vec<&wasmship_host::cpu::Level> =
         wasmship_host::cpu::LEVELS.iter().filter(|l| l.arch == std::env::consts::ARCH).collect();
     if levels.is_empty() {
-        eprintln!("skipping: no CPU levels are defined for {}", std::env::consts::ARCH);
+        let why = format!("no CPU levels are defined for {}", std::env::consts::ARCH);
+        common::peers::skip("CPU levels", &why, common::peers::Source::Unavailable);
         return;
     }
     let names: Vec<&str> = levels.iter().map(|l| l.name).collect();
@@ -199,25 +219,28 @@ fn the_best_cpu_level_this_cpu_has_is_picked_and_the_rest_skipped() {
     let out = dir.path().join("out");
     let list = format!("cpu-levels={:?}", names);
     build(Fixture::Regex, &out, &["--no-compress", "--set", &list]);
-    let has_all = |level: &wasmship_host::cpu::Level, hidden: &[&str]| {
-        level.features.iter().all(|f| !hidden.contains(f) && wasmship_host::cpu::detect(f) == Some(true))
-    };
-    let top = levels.last().unwrap();
-    // Hide the top level's last feature: a CPU without it must not get that level's file.
-    let hidden = [*top.features.last().unwrap()];
-    for hide in [&[][..], &hidden[..]] {
+    // For every level: a CPU with all of its features (nothing hidden), with some (its last
+    // one hidden) and with none (all hidden), as CPUs without them would be.
+    let mut cases: Vec<Vec<&str>> = vec![vec![]];
+    for level in &levels {
+        cases.push(vec![*level.features.last().unwrap()]);
+        cases.push(level.features.to_vec());
+    }
+    for hide in &cases {
         let mut extra = vec![];
         for feature in hide {
             extra.extend(["--hide-cpu-feature", feature]);
         }
         let output = run(rust_host(), &host_args(&out, Fixture::Regex, &extra));
         let report = stdout_json(&output);
-        let expected = levels.iter().rev().find(|l| has_all(l, hide)).map_or("baseline", |l| l.name);
-        assert_eq!(report["source"]["cpu_level"], expected, "hiding {hide:?}: {report}");
+        let (picked, passed_over) = expected_pick(&levels, hide);
+        assert_eq!(report["source"]["cpu_level"], picked.as_str(), "hiding {hide:?}: {report}");
         assert_eq!(answers_from(&output.stdout, Fixture::Regex), expected_answers(Fixture::Regex));
-        if !hide.is_empty() {
-            let skipped = report["skipped"].to_string();
-            assert!(skipped.contains(&format!("CPU level {} needs {}", top.name, hide[0])), "{skipped}");
+        let skipped: Vec<String> =
+            report["skipped"].as_array().unwrap().iter().map(|s| s[1].as_str().unwrap().to_string()).collect();
+        for (level, missing) in &passed_over {
+            let reason = format!("CPU level {level} needs {}, which this CPU lacks", missing.join(", "));
+            assert!(skipped.contains(&reason), "hiding {hide:?}: expected {reason:?} among {skipped:?}");
         }
     }
 }
@@ -236,20 +259,9 @@ fn an_unknown_schema_version_is_refused() {
     assert!(stderr.contains("schema_version 99 is not supported"), "{stderr}");
 }
 
-/// A program on PATH, or a printed reason to skip.
-fn tool(name: &str, version_arg: &str) -> Option<PathBuf> {
-    match Command::new(name).arg(version_arg).output() {
-        Ok(output) if output.status.success() => Some(PathBuf::from(name)),
-        _ => {
-            eprintln!("skipping: `{name}` is not installed (.ci/run installs it)");
-            None
-        }
-    }
-}
-
 #[test]
 fn node_loader_answers_like_the_raw_guest_and_refuses_other_bytes() {
-    let Some(node) = tool("node", "--version") else { return };
+    let Some(node) = common::peers::program("node", "--version", "the generated Node.js loader") else { return };
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
     let manifest = build(Fixture::Regex, &out, &["--no-precompile", "--set", "host-bindings=[\"node\"]"]);
@@ -274,7 +286,7 @@ fn node_loader_answers_like_the_raw_guest_and_refuses_other_bytes() {
 
 #[test]
 fn go_embed_compiles_embeds_the_module_and_checks_it() {
-    let Some(go) = tool("go", "version") else { return };
+    let Some(go) = common::peers::program("go", "version", "the generated Go embed") else { return };
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
     let list = "host-bindings=[\"go\"]";
@@ -368,11 +380,11 @@ fn wazero_host_answers_like_the_raw_guest(package: &Path, scratch: &Path, go: &d
         let output = go(&["mod", "download", "github.com/tetratelabs/wazero"], &host, false);
         if !output.status.success() {
             let why = String::from_utf8_lossy(&output.stderr);
-            eprintln!(
-                "skipping the wazero host run: the Go module proxy is not reachable ({}); \
-                 set WASMSHIP_WAZERO_DIR to a wazero v1.9 checkout to run it",
+            let reason = format!(
+                "the Go module proxy is not reachable ({}); set WASMSHIP_WAZERO_DIR to a wazero v1.9 checkout to run it",
                 why.lines().last().unwrap_or_default()
             );
+            common::peers::skip("examples/go-host on wazero", &reason, common::peers::Source::Unavailable);
             return;
         }
     }

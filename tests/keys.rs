@@ -5,10 +5,10 @@ mod common;
 use cargo_wasmship::manifest::Manifest;
 use common::{Fixture, Form};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 fn wasmship(fixture_manifest: &Path, out: &Path, extra: &[&str], env: &[(&str, &str)]) -> Output {
-    Command::new(snapbox::cmd::cargo_bin!("cargo-wasmship"))
+    common::wasmship()
         .args(["build", "--manifest-path"])
         .arg(fixture_manifest)
         .arg("--out-dir")
@@ -270,6 +270,6 @@ fn compressed_copies_no_smaller_than_the_module_are_not_shipped() {
     let web: Vec<String> =
         std::fs::read_dir(out.join("web")).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into()).collect();
     assert!(!web.iter().any(|f| f.ends_with(".gz")), "{web:?}");
-    let verify = Command::new(snapbox::cmd::cargo_bin!("cargo-wasmship")).arg("verify").arg(&out).output().unwrap();
+    let verify = common::wasmship().arg("verify").arg(&out).output().unwrap();
     assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stderr));
 }

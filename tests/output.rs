@@ -7,7 +7,6 @@ use cargo_wasmship::manifest::{ArtifactKind, Manifest};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
 
 fn guest_manifest() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/bad-init/Cargo.toml")
@@ -18,7 +17,7 @@ fn target_dir() -> PathBuf {
 }
 
 fn build_command(out: &Path, extra: &[&str]) -> Command {
-    let mut command = Command::new(snapbox::cmd::cargo_bin!("cargo-wasmship"));
+    let mut command = common::wasmship();
     command
         .args(["build", "--manifest-path"])
         .arg(guest_manifest())
@@ -94,19 +93,32 @@ fn a_second_build_waits_for_the_lock_then_times_out_or_proceeds() {
     assert!(stderr.contains("Waiting for another build of"), "says it is waiting:\n{stderr}");
     assert!(stderr.contains("another cargo-wasmship build held"), "fails after the timeout:\n{stderr}");
 
-    let waiter =
+    // The holder is released only once the waiter says it waits: the wait is observed, not
+    // assumed from a sleep.
+    let mut waiter =
         build_command(&out, &["--no-precompile", "--lock-timeout", "120"]).stderr(Stdio::piped()).spawn().unwrap();
-    std::thread::sleep(Duration::from_millis(500));
+    let mut lines = BufReader::new(waiter.stderr.take().unwrap()).lines().map(|l| l.unwrap());
+    let mut said = Vec::new();
+    for line in lines.by_ref() {
+        let waiting = line.contains("Waiting for another build of");
+        said.push(line);
+        if waiting {
+            break;
+        }
+    }
+    assert!(said.last().is_some_and(|l| l.contains("Waiting")), "the second build never waited:\n{}", said.join("\n"));
+    assert!(waiter.try_wait().unwrap().is_none(), "the waiter is still waiting while the lock is held");
     holder.kill().unwrap(); // the OS releases the holder's lock
     holder.wait().unwrap();
-    let output = waiter.wait_with_output().unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    said.extend(lines);
+    let status = waiter.wait().unwrap();
+    assert!(status.success(), "{}", said.join("\n"));
     let (_, problems) = cargo_wasmship::commands::verify::check(&out.join("manifest.json")).unwrap();
     assert!(problems.is_empty(), "{problems:?}");
 }
 
 fn verify(target: &Path) -> (bool, String) {
-    let output = Command::new(snapbox::cmd::cargo_bin!("cargo-wasmship")).arg("verify").arg(target).output().unwrap();
+    let output = common::wasmship().arg("verify").arg(target).output().unwrap();
     // 0, or 3 for problems found: never the code of a failed build or bad input.
     assert!(matches!(output.status.code(), Some(0 | 3)), "{:?}", output.status);
     (output.status.success(), String::from_utf8_lossy(&output.stderr).into_owned())
@@ -165,7 +177,7 @@ fn verify_without_a_path_checks_the_profile_output_directory() {
     let out = scratch.path().join("out");
     build(&out, &["--no-precompile"]);
     let run = |out: &Path| {
-        Command::new(snapbox::cmd::cargo_bin!("cargo-wasmship"))
+        common::wasmship()
             .args(["verify", "--manifest-path"])
             .arg(guest_manifest())
             .arg("--target-dir")
@@ -177,11 +189,7 @@ fn verify_without_a_path_checks_the_profile_output_directory() {
     };
     assert!(run(&out).status.success());
     // From inside the directory, with a bare file name.
-    let inside = Command::new(snapbox::cmd::cargo_bin!("cargo-wasmship"))
-        .args(["verify", "manifest.json"])
-        .current_dir(&out)
-        .output()
-        .unwrap();
+    let inside = common::wasmship().args(["verify", "manifest.json"]).current_dir(&out).output().unwrap();
     assert!(inside.status.success(), "{}", String::from_utf8_lossy(&inside.stderr));
     let missing = run(&scratch.path().join("never-built"));
     assert_eq!(missing.status.code(), Some(2), "nothing to verify is bad input, not problems found");
@@ -215,7 +223,7 @@ fn verify_without_a_path_needs_nothing_only_the_build_needed() {
     let output = build_command(&out, &build_args).env("WASMSHIP_TEST_DEPLOY_TOKEN", "s3cret").output().unwrap();
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     std::fs::remove_dir(&data).unwrap();
-    let verified = Command::new(snapbox::cmd::cargo_bin!("cargo-wasmship"))
+    let verified = common::wasmship()
         .args(["verify", "--manifest-path"])
         .arg(guest_manifest())
         .arg("--target-dir")
@@ -283,13 +291,8 @@ fn a_foreign_directory_is_refused_before_any_stage_runs() {
     std::fs::create_dir(&out).unwrap();
     std::fs::write(out.join("index.html"), "<html>").unwrap();
     let broken = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/broken-guest/Cargo.toml");
-    let output = Command::new(snapbox::cmd::cargo_bin!("cargo-wasmship"))
-        .args(["build", "--manifest-path"])
-        .arg(broken)
-        .arg("--out-dir")
-        .arg(&out)
-        .output()
-        .unwrap();
+    let output =
+        common::wasmship().args(["build", "--manifest-path"]).arg(broken).arg("--out-dir").arg(&out).output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success());
     assert!(stderr.contains("refusing to replace it"), "{stderr}");

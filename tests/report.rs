@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::Command;
 
 fn report(out: &Path, extra: &[&str]) -> std::process::Output {
-    Command::new(snapbox::cmd::cargo_bin!("cargo-wasmship"))
+    common::wasmship()
         .args(["report", "--reps", "2", "--manifest-path"])
         .arg(Fixture::Regex.manifest())
         .arg("--out-dir")
@@ -82,7 +82,7 @@ fn the_report_agrees_with_the_artifacts_and_the_raw_guest() {
 
     // A rebuild of the same module keeps it; a changed module drops it.
     let rebuild = |extra: &[&str]| {
-        let status = Command::new(snapbox::cmd::cargo_bin!("cargo-wasmship"))
+        let status = common::wasmship()
             .args(["build", "-q", "--precompile", "host,aarch64-unknown-linux-gnu", "--manifest-path"])
             .arg(Fixture::Regex.manifest())
             .arg("--out-dir")
@@ -99,13 +99,7 @@ fn the_report_agrees_with_the_artifacts_and_the_raw_guest() {
 
 #[test]
 fn report_html_renders_with_its_charts_in_chromium() {
-    let chromium =
-        std::env::var_os("CHROMIUM").map(std::path::PathBuf::from).unwrap_or_else(|| "/usr/bin/chromium".into());
-    let playwright = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/node_modules/playwright-core");
-    if !chromium.exists() || !playwright.exists() {
-        eprintln!("skipping: chromium or playwright-core is not installed (.ci/run installs both)");
-        return;
-    }
+    let Some(chromium) = common::peers::chromium("report.html in Chromium") else { return };
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
     let output = report(&out, &["--call", "crc_table_at(7)"]);

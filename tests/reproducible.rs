@@ -5,7 +5,6 @@ mod common;
 use serde_json::Value;
 
 use std::path::Path;
-use std::process::Command;
 
 fn copy_tree(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
@@ -28,7 +27,7 @@ fn copy_tree(from: &Path, to: &Path) {
 fn clean_build(fixture: &str, root: &Path, nesting: &str) -> (Value, Vec<(String, Vec<u8>)>) {
     let checkout = root.join(nesting).join(fixture);
     copy_tree(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(fixture), &checkout);
-    let output = Command::new(snapbox::cmd::cargo_bin!("cargo-wasmship"))
+    let output = common::wasmship()
         .args(["build", "-q", "--no-cache", "--precompile", "host,aarch64-unknown-linux-gnu"])
         .current_dir(&checkout)
         .output()

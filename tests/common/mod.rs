@@ -2,6 +2,8 @@
 //! guest (raw, pre-initialized, optimized, stripped, precompiled) the same questions.
 #![allow(dead_code)]
 
+pub mod peers;
+
 use cargo_wasmship::config::GuestTarget;
 use cargo_wasmship::guest::{self, CargoArgs};
 use cargo_wasmship::stages::build::{self, BuildConfig};
@@ -49,6 +51,61 @@ impl Fixture {
     }
 }
 
+/// The stage cache key every test process uses: tests share cache directories to save time,
+/// and entries written under one key authenticate under the same key only.
+pub const TEST_CACHE_KEY: &str = "cargo-wasmship test suite key, not a secret";
+
+/// The tool as users run it, with its home (cached metadata, the cache key) in a directory
+/// of this test's own, never the developer's `~/.cache`, and none of the developer's
+/// `CARGO_WASMSHIP_*` settings.
+pub fn wasmship() -> std::process::Command {
+    let mut command = std::process::Command::new(snapbox::cmd::cargo_bin!("cargo-wasmship"));
+    isolate(&mut command);
+    command
+}
+
+/// Gives a command of the tool its own test home and clears the environment it reads.
+pub fn isolate(command: &mut std::process::Command) {
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("CARGO_WASMSHIP_") {
+            command.env_remove(&name);
+        }
+    }
+    command.env("CARGO_WASMSHIP_HOME", test_home()).env("CARGO_WASMSHIP_CACHE_KEY", TEST_CACHE_KEY);
+    command.env_remove("RUST_BACKTRACE");
+}
+
+/// `target/tmp/homes/<test binary>/<test name>`, emptied the first time this process uses it.
+/// libtest names each test's thread after the test.
+pub fn test_home() -> PathBuf {
+    static FRESH: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+    let binary = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "tests".into());
+    let test = std::thread::current().name().unwrap_or("main").replace("::", "-");
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("homes").join(binary).join(test);
+    let mut fresh = FRESH.lock().unwrap_or_else(|e| e.into_inner());
+    if !fresh.contains(&dir) {
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("creating the test home");
+        fresh.push(dir.clone());
+    }
+    dir
+}
+
+/// In-process calls into the library (locating a guest caches `cargo metadata`) use a home
+/// of this test binary's own.
+pub fn isolate_process() {
+    let binary = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "tests".into());
+    cargo_wasmship::home::set_for_process(
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join("homes").join(binary).join("in-process"),
+    );
+}
+
 /// The guest as cargo builds it, through the real build stage (built once per test binary).
 pub fn raw_wasm(fixture: Fixture) -> Vec<u8> {
     static REGEX: OnceLock<Vec<u8>> = OnceLock::new();
@@ -58,6 +115,7 @@ pub fn raw_wasm(fixture: Fixture) -> Vec<u8> {
         Fixture::Wasi => &WASI,
     };
     cell.get_or_init(|| {
+        isolate_process();
         let cargo = CargoArgs { manifest_path: Some(fixture.manifest()), ..Default::default() };
         let guest = guest::locate(&cargo).expect("fixture metadata");
         let config = BuildConfig {
@@ -243,7 +301,7 @@ pub struct Serving {
 impl Serving {
     pub fn start(dir: &Path, extra: &[&str]) -> Serving {
         use std::io::BufRead;
-        let mut child = std::process::Command::new(snapbox::cmd::cargo_bin!("cargo-wasmship"))
+        let mut child = wasmship()
             .args(["serve", "--port", "0"])
             .args(extra)
             .arg(dir)

@@ -5,6 +5,7 @@
 //! Targets it checks (from the speed issue): no-op rebuild <= 1.2x cargo's no-op; cold full
 //! build <= 0.5x the by-hand pipeline; peak memory <= 2x the largest single stage's peak.
 mod measure;
+mod test;
 
 use anyhow::{bail, Context, Result};
 use measure::{median, run_measured, Sample};
@@ -13,7 +14,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 const USAGE: &str = "usage: cargo xtask bench [--guest <Cargo.toml or dir>]... [--reps N] [--json FILE] [--release]
-  Without --guest: the example guest and the test fixtures. --reps defaults to 5.";
+         cargo xtask test [ARGS FOR cargo test...]
+  bench: without --guest, the example guest and the test fixtures. --reps defaults to 5.
+  test: cargo test --workspace --locked --no-fail-fast, then one line counting passed, failed
+        and skipped checks (a check skips when a peer it compares against is missing).";
 
 struct Options {
     guests: Vec<PathBuf>,
@@ -26,6 +30,7 @@ fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("bench") => bench(parse(&args[1..])?),
+        Some("test") => std::process::exit(test::run(&root(), &args[1..])?),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             Ok(())
