@@ -161,6 +161,10 @@ struct VerifyArgs {
     /// The output directory or its manifest.json [default: the guest profile's output directory].
     #[arg(value_name = "DIR|MANIFEST")]
     path: Option<PathBuf>,
+    /// Files the manifest does not list (ones you added beside the artifacts) are named, not
+    /// problems.
+    #[arg(long)]
+    allow_extra: bool,
     /// Without a path: which guest and profile to find the output of, as for `build`.
     #[command(flatten)]
     build: BuildArgs,
@@ -214,7 +218,7 @@ struct CacheFlags {
 }
 
 fn parse_size(text: &str) -> Result<u64, String> {
-    crate::config::profile::byte_size(&Value::String(text.into()))
+    crate::config::values::byte_size(&Value::String(text.into()))
         .ok_or_else(|| format!("`{text}` is not a size; use e.g. 500MiB or 2GiB"))
 }
 
@@ -427,8 +431,9 @@ pub fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<(), Fai
         }
         Command::Verify(args) => {
             let ui = crate::ui::Ui::new(false);
+            let allow_extra = args.allow_extra;
             let path = out_dir_or(args.path, args.build)?;
-            commands::verify::run(&path, &ui).map_err(Failure::verify)
+            commands::verify::run(&path, &ui, allow_extra).map_err(Failure::verify)
         }
         Command::Report(args) => {
             let call = parse_call(args.call.as_deref())?;

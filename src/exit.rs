@@ -34,7 +34,7 @@ impl Failure {
 
     /// A failure of `verify`: problems in the directory, or input it could not read.
     pub fn verify(error: anyhow::Error) -> Failure {
-        let found = error.chain().any(|cause| cause.is::<crate::commands::verify::ProblemsFound>());
+        let found = error.chain().any(|cause| cause.is::<ProblemsFound>());
         Failure { kind: if found { Kind::Verify } else { Kind::Config }, error }
     }
 
@@ -48,3 +48,16 @@ impl fmt::Debug for Failure {
         write!(f, "{:?}: {:?}", self.kind, self.error)
     }
 }
+
+/// What was checked was read and is wrong: `verify`'s problems, `ci --check`'s stale
+/// workflow (its own exit code, apart from unreadable input).
+#[derive(Debug)]
+pub struct ProblemsFound(pub String);
+
+impl std::fmt::Display for ProblemsFound {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ProblemsFound {}

@@ -100,7 +100,11 @@ impl Runner<'_> {
             "versions": versions(),
         }));
         let running = self.ui.start(unit);
-        if let Some(entry) = cache.and_then(|c| c.get(&key)) {
+        let hit = cache.and_then(|c| c.get(&key, stage, &input.blob.sha256));
+        if let Some(warning) = cache.and_then(Cache::take_warning) {
+            self.ui.warn(&warning);
+        }
+        if let Some(entry) = hit {
             let mut report = entry.report;
             if report.status == StageStatus::Ran {
                 report.status = StageStatus::Cached;

@@ -111,6 +111,11 @@ pub fn locate(request: &Request) -> Result<Located> {
     }
     let out_dir = match (&request.out_dir, &profile.out_dir) {
         (Some(dir), _) => cwd.join(dir),
+        // One `out-dir` for every guest of a workspace: each gets its own directory in it, as
+        // with `--out-dir` for a workspace build, so no guest replaces another's output.
+        (None, Some(dir)) if profile.origins.get("out-dir").is_some_and(|o| o.starts_with("[workspace.")) => {
+            dir.join(guest.package.name.as_str())
+        }
         (None, Some(dir)) => dir.clone(),
         (None, None) => guest.target_dir.join("wasmship").join(guest.package.name.as_str()).join(&request.profile),
     };

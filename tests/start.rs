@@ -145,7 +145,11 @@ fn ci_writes_a_workflow_actionlint_accepts_and_check_catches_drift() {
         text.contains(&format!("cargo install cargo-wasmship --version \"={}\" --locked", env!("CARGO_PKG_VERSION")))
     );
     assert!(text.contains("-p guest") && text.contains("cargo wasmship verify") && text.contains("gh release upload"));
-    assert!(text.contains("actions/cache/restore@v4") && text.contains("actions/cache/save@v4"));
+    // A tag release takes no shipped bytes from a cache other jobs can write, and attests them.
+    assert!(!text.contains("actions/cache"), "no cache action in a release job:\n{text}");
+    assert!(text.contains("cargo wasmship build --locked --no-cache"), "{text}");
+    assert!(text.contains("actions/attest-build-provenance@v2") && text.contains("id-token: write"), "{text}");
+    assert!(text.contains("gh attestation verify"), "the workflow says how to check the attestation");
     if let Some(findings) = actionlint(&workflow) {
         assert_eq!(findings, serde_json::json!([]), "actionlint findings");
     }

@@ -30,7 +30,7 @@ pub struct Outcome {
 }
 
 pub fn run(request: &Request) -> Result<Outcome, Failure> {
-    build(request).map(|(_, outcome)| outcome)
+    build(request).map(|(_, outcome, _lock)| outcome)
 }
 
 /// Builds each of `packages` (a workspace's guests) in turn: one cargo target directory, so
@@ -39,14 +39,21 @@ pub fn run(request: &Request) -> Result<Outcome, Failure> {
 /// failure's kind after trying every package.
 pub fn run_workspace(request: &Request, packages: &[String]) -> Result<Vec<Outcome>, Failure> {
     let ui = Ui::new(request.quiet);
+    let requests: Vec<Request> = packages
+        .iter()
+        .map(|package| {
+            let mut one = request.clone();
+            one.cargo.package = Some(package.clone());
+            one.out_dir = request.out_dir.as_ref().map(|dir| dir.join(package));
+            one
+        })
+        .collect();
+    refuse_shared_out_dirs(&requests).map_err(Failure::config)?;
     let mut outcomes = Vec::new();
     let mut rows: Vec<(String, Result<String, String>)> = Vec::new();
     let mut first_failure: Option<Failure> = None;
-    for package in packages {
-        let mut one = request.clone();
-        one.cargo.package = Some(package.clone());
-        one.out_dir = request.out_dir.as_ref().map(|dir| dir.join(package));
-        match run(&one) {
+    for (package, one) in packages.iter().zip(&requests) {
+        match run(one) {
             Ok(outcome) => {
                 rows.push((
                     package.clone(),
@@ -86,8 +93,30 @@ pub fn run_workspace(request: &Request, packages: &[String]) -> Result<Vec<Outco
     }
 }
 
-/// The build, and the plan it followed (for commands that go on from a build, as `report`).
-pub fn build(request: &Request) -> Result<(Plan, Outcome), Failure> {
+/// Two guests writing one output directory would leave only the last: refused before any
+/// stage runs, naming both and where the directory was set.
+fn refuse_shared_out_dirs(requests: &[Request]) -> Result<()> {
+    let mut seen: Vec<(PathBuf, String, String)> = Vec::new();
+    for request in requests {
+        let located = crate::plan::locate(request)?;
+        let dir = output::real_path(&located.out_dir)?;
+        let package = located.guest.package.name.to_string();
+        if let Some((_, other, _)) = seen.iter().find(|(d, _, _)| *d == dir) {
+            anyhow::bail!(
+                "guests `{other}` and `{package}` would both write {}\n  --> {}\n  help: give each guest its own \
+                 `out-dir`, or set it once in [workspace.metadata.wasmship], where each guest gets <dir>/<package>",
+                dir.display(),
+                located.profile.origin("out-dir")
+            );
+        }
+        seen.push((dir, package, located.profile.origin("out-dir")));
+    }
+    Ok(())
+}
+
+/// The build, the plan it followed, and the output directory's lock, still held: a command
+/// that goes on from a build (`report`) keeps the directory to itself until it is done.
+pub fn build(request: &Request) -> Result<(Plan, Outcome, output::OutputLock), Failure> {
     let ui = Ui::new(request.quiet);
     let plan = plan(request, &ui).map_err(Failure::config)?;
     let pool = rayon::ThreadPoolBuilder::new()
@@ -95,11 +124,11 @@ pub fn build(request: &Request) -> Result<(Plan, Outcome), Failure> {
         .build()
         .context("starting the worker threads")
         .map_err(Failure::build)?;
-    let outcome = pool.install(|| execute(request, &plan, &ui)).map_err(Failure::build)?;
-    Ok((plan, outcome))
+    let (outcome, lock) = pool.install(|| execute(request, &plan, &ui)).map_err(Failure::build)?;
+    Ok((plan, outcome, lock))
 }
 
-fn execute(request: &Request, plan: &Plan, ui: &Ui) -> Result<Outcome> {
+fn execute(request: &Request, plan: &Plan, ui: &Ui) -> Result<(Outcome, output::OutputLock)> {
     let guest = &plan.guest;
     let out_dir = output::real_path(&plan.out_dir)?;
     let lock = output::lock(&out_dir, request.lock_timeout, |path| {
@@ -140,9 +169,15 @@ fn execute(request: &Request, plan: &Plan, ui: &Ui) -> Result<Outcome> {
     );
     let cache_dir = request.cache.dir.clone().unwrap_or_else(|| guest.target_dir.join("wasmship").join("cache"));
     ui.detail("Output", &format!("{} (resolved {})", plan.out_dir.display(), out_dir.display()));
+    let cache_key = cache_key(request, ui)?;
     ui.detail(
         "Cache",
-        &if request.cache.disabled { "off (--no-cache)".to_string() } else { cache_dir.display().to_string() },
+        &match &cache_key {
+            None => "off".to_string(),
+            Some(secret) => {
+                format!("{} (entries authenticated with the key in {})", cache_dir.display(), secret.origin)
+            }
+        },
     );
     ui.detail("Engine", &format!("preset `{}`, wasmtime {}", plan.engine.preset, plan.engine.wasmtime));
     for target in &plan.cwasm_targets {
@@ -161,9 +196,13 @@ fn execute(request: &Request, plan: &Plan, ui: &Ui) -> Result<Outcome> {
     let input = Product::input(built.stage.bytes.clone(), built.stage.report.sha256_out.clone());
     // `--no-cache`: no cache at all. After a corrupt blob: rebuild without reading it, but
     // store the results, which heals it.
-    let mut read_cache = !request.cache.disabled;
+    let mut read_cache = true;
     let outcome = loop {
-        let cache = (!request.cache.disabled).then(|| Cache::new(&cache_dir, request.cache.max_bytes, read_cache));
+        let cache = cache_key.as_ref().and_then(|secret| {
+            Cache::open(&cache_dir, secret.key.clone(), request.cache.max_bytes, read_cache)
+                .map_err(|error| ui.warn(&format!("{error:#}; building without the stage cache")))
+                .ok()
+        });
         let runner = Runner { cache: cache.as_ref(), ui };
         match produce(plan, &out_dir, &built, &input, &features, &runner) {
             Err(error) if read_cache && error.downcast_ref::<Corrupt>().is_some() => {
@@ -179,7 +218,6 @@ fn execute(request: &Request, plan: &Plan, ui: &Ui) -> Result<Outcome> {
             }
         }
     };
-    drop(lock);
 
     ui.table(&outcome.reports);
     if let Err(error) = output::write_run_report(&out_dir, &run_report(&outcome)) {
@@ -206,7 +244,7 @@ fn execute(request: &Request, plan: &Plan, ui: &Ui) -> Result<Outcome> {
     );
     let verb = if outcome.fresh { "Fresh" } else { "Finished" };
     ui.status(verb, &format!("{} artifacts in {}", outcome.manifest.artifacts.len(), plan.out_dir.display()));
-    Ok(outcome)
+    Ok((outcome, lock))
 }
 
 /// Every stage after cargo's build, through the cache, then the output directory.
@@ -290,8 +328,15 @@ fn produce(
     let mut infos = Vec::new();
     for (job, done) in finals.iter().zip(&finished) {
         if let Final::Precompile(target) = job {
+            // The info names files: it must describe exactly the target this plan compiles.
             let info: PrecompiledInfo = serde_json::from_value(done.extra.clone())
-                .map_err(|_| Corrupt { blob: format!("precompile info for {}", target.triple) })?;
+                .ok()
+                .filter(|info: &PrecompiledInfo| {
+                    info.triple == target.triple
+                        && info.cpu_level == target.cpu_level
+                        && info.compatibility_id == target.compatibility_id
+                })
+                .ok_or_else(|| Corrupt { blob: format!("precompile info for {}", target.triple) })?;
             infos.push((info, &done.product));
         }
     }
@@ -385,8 +430,38 @@ fn produce(
         }
     }
     staging.write(manifest::FILE_NAME, manifest.to_json().as_bytes())?;
-    staging.commit().with_context(|| format!("replacing {}", out_dir.display()))?;
+    let committed = staging.commit().with_context(|| format!("replacing {}", out_dir.display()))?;
+    if !committed.kept_foreign.is_empty() {
+        runner.ui.warn(&format!(
+            "{} holds files cargo-wasmship did not write; they were kept, and the output was replaced file by \
+             file: {}",
+            out_dir.display(),
+            committed.kept_foreign.join(", ")
+        ));
+    }
+    if !committed.kept_changed.is_empty() {
+        runner.ui.warn(&format!(
+            "files of the previous build were changed since it wrote them, so they were kept: {}",
+            committed.kept_changed.join(", ")
+        ));
+    }
     Ok(Outcome { out_dir: out_dir.to_path_buf(), manifest, reports, raw: built.artifact.clone(), fresh: false })
+}
+
+/// The stage cache's key, or `None` when the cache is off: `--no-cache`, or no key can be had
+/// (said once). A key given in the environment that cannot be used is an error.
+fn cache_key(request: &Request, ui: &Ui) -> Result<Option<crate::cache::secret::Secret>> {
+    if request.cache.disabled {
+        return Ok(None);
+    }
+    match crate::cache::secret::load() {
+        Ok(secret) => Ok(Some(secret)),
+        Err(error) if std::env::var_os(crate::cache::secret::ENV).is_some() => Err(error),
+        Err(error) => {
+            ui.warn(&format!("{error:#}; building without the stage cache"));
+            Ok(None)
+        }
+    }
 }
 
 /// A memory recommendation `report` measured stays while the shipped module is the same

@@ -47,7 +47,7 @@ pub fn run(root: &Path, scope: &Scope, check: bool) -> Result<Outcome> {
                 )
                 .to_string(),
         };
-        return Err(anyhow::Error::new(super::verify::ProblemsFound(format!(
+        return Err(anyhow::Error::new(crate::exit::ProblemsFound(format!(
             "{} is stale\n{}\n  help: regenerate it with `cargo wasmship ci`",
             path.display(),
             diff.trim_end()

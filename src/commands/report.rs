@@ -68,16 +68,15 @@ pub struct MemoryReport {
 }
 
 pub fn run(request: &Request, options: &ReportOptions) -> Result<Report, Failure> {
-    let (plan, outcome) = super::build::build(request)?;
+    // The lock the build took stays held until the report is written: no other build can
+    // replace the directory between what is measured and what is recorded.
+    let (plan, outcome, lock) = super::build::build(request)?;
+    hold_for_race_test();
     let ui = crate::ui::Ui::new(request.quiet);
     ui.status("Measuring", &format!("{} reps each, after one warm-up", options.reps));
     let report = measure(&plan, &outcome, options).map_err(Failure::build)?;
     let write = || -> Result<()> {
         let dir = &outcome.out_dir;
-        // Another build of this directory must not replace it while the report is written.
-        let _lock = crate::output::lock(dir, request.lock_timeout, |path| {
-            ui.status("Waiting", &format!("for another build of {} (lock {})", dir.display(), path.display()))
-        })?;
         let mut json = serde_json::to_string_pretty(&report)?;
         json.push('\n');
         crate::output::write_atomically(&dir.join(JSON_FILE), json.as_bytes())?;
@@ -85,6 +84,7 @@ pub fn run(request: &Request, options: &ReportOptions) -> Result<Report, Failure
         record_recommendation(dir, &report, &outcome.manifest)
     };
     write().context("writing the report").map_err(Failure::build)?;
+    drop(lock);
     render::table(&report);
     crate::ui::emit(
         "report-finished",
@@ -103,15 +103,18 @@ pub fn run(request: &Request, options: &ReportOptions) -> Result<Report, Failure
 
 fn measure(plan: &crate::plan::Plan, outcome: &super::build::Outcome, options: &ReportOptions) -> Result<Report> {
     let manifest = &outcome.manifest;
-    let read = |file: &str| std::fs::read(outcome.out_dir.join(file)).with_context(|| format!("reading {file}"));
     let raw = std::fs::read(&outcome.raw).with_context(|| format!("reading {}", outcome.raw.display()))?;
     let wasm = manifest.shipped_wasm().context("the manifest lists no shipped module")?;
-    let shipped = read(&wasm.file)?;
     let shipped_dir = wasmship_host::Shipped::open(&outcome.out_dir)?;
+    let shipped = shipped_dir.read_verified(wasm)?;
+    // The bytes measured are the bytes checked: read once, against the manifest's sha256.
     let cwasm = {
         let engine = wasmtime::Engine::new(&shipped_dir.engine_config()?).map_err(|e| anyhow::anyhow!("{e:?}"))?;
         match shipped_dir.load(&engine)?.source {
-            wasmship_host::Source::Precompiled { file, .. } => Some(read(&file)?),
+            wasmship_host::Source::Precompiled { file, .. } => {
+                let artifact = manifest.artifacts.iter().find(|a| a.file == file).context("the loaded .cwasm")?;
+                Some(shipped_dir.read_verified(artifact)?)
+            }
             wasmship_host::Source::Compiled { .. } => None,
         }
     };
@@ -123,7 +126,7 @@ fn measure(plan: &crate::plan::Plan, outcome: &super::build::Outcome, options: &
         cwasm: cwasm.as_deref(),
         engine: &manifest.engine,
         init_func,
-        wasi: plan.preinit.sandbox.wasi.as_ref(),
+        sandbox: &plan.preinit.sandbox,
         call: options.call.as_ref(),
         reps: options.reps,
     };
@@ -177,6 +180,22 @@ fn measure(plan: &crate::plan::Plan, outcome: &super::build::Outcome, options: &
         headline,
     })
 }
+
+/// Test hook, in debug builds only: with `CARGO_WASMSHIP_TEST_HOLD_REPORT=1` the report waits
+/// after its build, says so, and goes on only when the named file exists, so a test can show
+/// that another build cannot take the directory meanwhile.
+#[cfg(debug_assertions)]
+fn hold_for_race_test() {
+    if let Some(until) = std::env::var_os("CARGO_WASMSHIP_TEST_HOLD_REPORT") {
+        eprintln!("wasmship-test: report holds the output lock");
+        while !std::path::Path::new(&until).exists() {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+}
+
+#[cfg(not(debug_assertions))]
+fn hold_for_race_test() {}
 
 fn human(bytes: u64) -> String {
     crate::ui::human_bytes(bytes)

@@ -84,8 +84,12 @@ fn load(manifest: &Manifest, root: &Path, options: &ServeOptions) -> Result<Site
     let web_path = manifest.profile.settings["web-path"].as_str().unwrap_or("/").to_string();
     let mut files = HashMap::new();
     for served in web::served(manifest, &web_path) {
-        let read =
-            |file: &str| std::fs::read(root.join(file)).map(Body::new).with_context(|| format!("reading {file}"));
+        sendable(&served)?;
+        let read = |file: &str| {
+            wasmship_manifest::files::read_regular(&root.join(file), wasmship_manifest::MAX_ARTIFACT_BYTES)
+                .map(Body::new)
+                .with_context(|| format!("reading {file}"))
+        };
         let mut bodies = HashMap::from([(String::new(), read(&served.file)?)]);
         for (encoding, file, _) in &served.variants {
             bodies.insert(encoding.clone(), read(file)?);
@@ -113,6 +117,24 @@ fn load(manifest: &Manifest, root: &Path, options: &ServeOptions) -> Result<Site
         demo_paths: [web_path.clone(), format!("{web_path}index.html")],
         demo: Body::new(demo.into_bytes()),
     })
+}
+
+/// Every value `served` puts in a header or a URL must be one HTTP can carry: a manifest is
+/// input, and a CR/LF in one would split the response, a non-ASCII byte would not send.
+fn sendable(served: &Served) -> Result<()> {
+    let fields = [("URL path", served.path.as_str()), ("media_type", served.media_type.as_str())]
+        .into_iter()
+        .chain(served.variants.iter().map(|(encoding, _, _)| ("content_encoding", encoding.as_str())));
+    for (what, value) in fields {
+        if value.is_empty() || !value.bytes().all(|b| (0x21..=0x7e).contains(&b) || b == b' ') {
+            bail!(
+                "{}: its {what} {value:?} cannot be sent in an HTTP header (only visible ASCII); not serving it\n  \
+                 help: rebuild the directory with `cargo wasmship build`",
+                served.file
+            );
+        }
+    }
+    Ok(())
 }
 
 fn answer(site: &Site, request: Request) {
@@ -154,7 +176,10 @@ fn answer(site: &Site, request: Request) {
     let mut response =
         Response::from_data(reply.body).with_status_code(reply.status).with_chunked_threshold(usize::MAX);
     for (name, value) in reply.headers {
-        response = response.with_header(Header::from_bytes(name.as_bytes(), value.as_bytes()).expect("ASCII header"));
+        // Every value was checked at start-up (`sendable`); one that still fails is left out.
+        if let Ok(header) = Header::from_bytes(name.as_bytes(), value.as_bytes()) {
+            response = response.with_header(header);
+        }
     }
     let _ = request.respond(response);
 }

@@ -1,7 +1,7 @@
 //! `cargo wasmship verify [DIR|MANIFEST]`: recompute every artifact's size, sha256 and
 //! integrity against the manifest, check that pre-compressed variants decode to their module,
 //! and report missing and extra files. The last step of a release job, the first of a deploy.
-use crate::digest::{sha256_hex, sri_sha384};
+use crate::digest::Digests;
 use crate::manifest::{self, Artifact, Manifest};
 use anyhow::{bail, Context, Result};
 use std::collections::BTreeSet;
@@ -21,6 +21,9 @@ impl std::fmt::Display for Problem {
     }
 }
 
+/// What a file in the directory that the manifest does not list is.
+pub const EXTRA: &str = "extra file, not in the manifest";
+
 /// Accepts the output directory or its manifest.json.
 pub fn manifest_path(target: &Path) -> PathBuf {
     if target.is_dir() {
@@ -31,8 +34,13 @@ pub fn manifest_path(target: &Path) -> PathBuf {
 }
 
 /// Checks the directory holding `manifest_file`; returns the manifest and every problem found.
+/// Files are streamed through the digests (nothing is held whole), and a compressed variant
+/// is decompressed no further than the module it names holds on disk: the manifest says what
+/// to expect, never how much work to do.
 pub fn check(manifest_file: &Path) -> Result<(Manifest, Vec<Problem>)> {
-    let manifest = Manifest::read(manifest_file)?;
+    let text = wasmship_manifest::files::read_regular(manifest_file, wasmship_manifest::MAX_MANIFEST_BYTES)
+        .with_context(|| format!("reading {}", manifest_file.display()))?;
+    let manifest = Manifest::parse(&String::from_utf8_lossy(&text))?;
     let dir = match manifest_file.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent,
         _ => Path::new("."),
@@ -47,37 +55,35 @@ pub fn check(manifest_file: &Path) -> Result<(Manifest, Vec<Problem>)> {
 
     for artifact in &manifest.artifacts {
         listed.insert(artifact.file.clone());
-        if !stays_inside(&artifact.file) {
-            problems.push(problem(artifact, "file name leaves the output directory; refusing to read it"));
+        if let Err(why) = wasmship_manifest::check_file_name(&artifact.file) {
+            problems.push(problem(artifact, format!("{why}; refusing to read it")));
             continue;
         }
         let path = dir.join(&artifact.file);
-        let bytes = match std::fs::read(&path) {
-            Ok(bytes) => bytes,
+        let digests = match Digests::of_file(&path) {
+            Ok(digests) => digests,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 problems.push(problem(artifact, "missing"));
                 continue;
             }
-            Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+            Err(e) => {
+                problems.push(problem(artifact, format!("cannot be read: {e}")));
+                continue;
+            }
         };
-        problems.extend(check_bytes(artifact, &bytes));
+        problems.extend(check_digests(artifact, &digests));
         problems.extend(check_hashed_name(&manifest, artifact));
         if let Some(decoded_name) = &artifact.decoded {
-            problems.extend(check_decoding(&manifest, artifact, decoded_name, &bytes));
+            problems.extend(check_decoding(&manifest, dir, artifact, decoded_name, &path));
         }
     }
 
     for name in files_under(dir)? {
         if !listed.contains(&name) {
-            problems.push(Problem { file: name, what: "extra file, not in the manifest".into() });
+            problems.push(Problem { file: name, what: EXTRA.into() });
         }
     }
     Ok((manifest, problems))
-}
-
-/// A relative path of plain names (`web/app.wasm`): no `..`, no leading `/` or `.`, no `\`.
-fn stays_inside(file: &str) -> bool {
-    !file.is_empty() && !file.contains('\\') && file.split('/').all(|part| !part.is_empty() && !part.starts_with('.'))
 }
 
 /// Every file below `dir`, as `/`-separated paths relative to it.
@@ -103,18 +109,17 @@ fn problem(artifact: &Artifact, what: impl Into<String>) -> Problem {
     Problem { file: artifact.file.clone(), what: what.into() }
 }
 
-fn check_bytes(artifact: &Artifact, bytes: &[u8]) -> Vec<Problem> {
+fn check_digests(artifact: &Artifact, found: &Digests) -> Vec<Problem> {
     let mut problems = Vec::new();
-    if bytes.len() as u64 != artifact.bytes {
-        problems.push(problem(artifact, format!("size is {} bytes, manifest says {}", bytes.len(), artifact.bytes)));
+    if found.bytes != artifact.bytes {
+        problems.push(problem(artifact, format!("size is {} bytes, manifest says {}", found.bytes, artifact.bytes)));
     }
-    let sha256 = sha256_hex(bytes);
-    if sha256 != artifact.sha256 {
-        problems.push(problem(artifact, format!("sha256 is {sha256}, manifest says {}", artifact.sha256)));
+    if found.sha256 != artifact.sha256 {
+        problems.push(problem(artifact, format!("sha256 is {}, manifest says {}", found.sha256, artifact.sha256)));
     }
-    let integrity = sri_sha384(bytes);
-    if integrity != artifact.integrity {
-        problems.push(problem(artifact, format!("integrity is {integrity}, manifest says {}", artifact.integrity)));
+    if found.integrity != artifact.integrity {
+        problems
+            .push(problem(artifact, format!("integrity is {}, manifest says {}", found.integrity, artifact.integrity)));
     }
     problems
 }
@@ -134,29 +139,47 @@ fn check_hashed_name(manifest: &Manifest, artifact: &Artifact) -> Option<Problem
         .then(|| problem(artifact, format!("marked immutable but its name lacks its content hash `{prefix}`")))
 }
 
-fn check_decoding(manifest: &Manifest, artifact: &Artifact, decoded_name: &str, bytes: &[u8]) -> Option<Problem> {
+/// A compressed variant must decode to exactly the module it names. It is decompressed
+/// straight into the digest, and no further than that module's size on disk (at most
+/// [`wasmship_manifest::MAX_ARTIFACT_BYTES`]) plus one byte: a crafted file cannot make
+/// verify work for longer than reading the module would.
+fn check_decoding(
+    manifest: &Manifest,
+    dir: &Path,
+    artifact: &Artifact,
+    decoded_name: &str,
+    path: &Path,
+) -> Option<Problem> {
     let Some(decoded) = manifest.artifact(decoded_name) else {
         return Some(problem(artifact, format!("decodes to `{decoded_name}`, which the manifest does not list")));
     };
-    // Read at most one byte more than the module: a crafted file cannot exhaust memory.
-    let limit = decoded.bytes + 1;
-    let mut out = Vec::new();
-    let result = match artifact.content_encoding.as_deref() {
-        Some("br") => brotli::Decompressor::new(bytes, 64 * 1024).take(limit).read_to_end(&mut out),
-        Some("gzip") => flate2::read::GzDecoder::new(bytes).take(limit).read_to_end(&mut out),
+    wasmship_manifest::check_file_name(&decoded.file).ok()?;
+    let on_disk = std::fs::symlink_metadata(dir.join(&decoded.file)).ok().filter(|m| m.is_file())?.len();
+    let limit = on_disk.min(wasmship_manifest::MAX_ARTIFACT_BYTES) + 1;
+    let file = match wasmship_manifest::files::open_regular(path, wasmship_manifest::MAX_ARTIFACT_BYTES) {
+        Ok((file, _)) => std::io::BufReader::new(file),
+        Err(e) => return Some(problem(artifact, format!("cannot be read: {e}"))),
+    };
+    let digests = match artifact.content_encoding.as_deref() {
+        Some("br") => Digests::of_reader(brotli::Decompressor::new(file, 64 * 1024).take(limit)),
+        Some("gzip") => Digests::of_reader(flate2::read::GzDecoder::new(file).take(limit)),
         other => return Some(problem(artifact, format!("unknown content_encoding {other:?}"))),
     };
-    match result {
+    match digests {
         Err(e) => Some(problem(artifact, format!("does not decompress: {e}"))),
-        Ok(_) if sha256_hex(&out) != decoded.sha256 => {
+        Ok(found) if found.bytes >= limit => {
+            Some(problem(artifact, format!("decompresses to more than the {on_disk} bytes of {}", decoded.file)))
+        }
+        Ok(found) if found.sha256 != decoded.sha256 => {
             Some(problem(artifact, format!("decompresses to bytes that differ from {}", decoded.file)))
         }
         Ok(_) => None,
     }
 }
 
-/// The command: prints each problem and fails when there is any.
-pub fn run(target: &Path, ui: &crate::ui::Ui) -> Result<()> {
+/// The command: prints each problem and fails when there is any. With `allow_extra`, files
+/// the manifest does not list (ones you added beside the artifacts) are named, not problems.
+pub fn run(target: &Path, ui: &crate::ui::Ui, allow_extra: bool) -> Result<()> {
     let path = manifest_path(target);
     if !path.is_file() {
         bail!(
@@ -165,7 +188,18 @@ pub fn run(target: &Path, ui: &crate::ui::Ui) -> Result<()> {
             path.display()
         );
     }
-    let (manifest, problems) = check(&path).with_context(|| format!("verifying {}", target.display()))?;
+    let (manifest, mut problems) = check(&path).with_context(|| format!("verifying {}", target.display()))?;
+    if allow_extra {
+        let (extra, rest): (Vec<Problem>, Vec<Problem>) = problems.into_iter().partition(|p| p.what == EXTRA);
+        problems = rest;
+        if !extra.is_empty() {
+            let names: Vec<&str> = extra.iter().map(|p| p.file.as_str()).collect();
+            ui.status(
+                "Unchecked",
+                &format!("{} file(s) the manifest does not list: {}", names.len(), names.join(", ")),
+            );
+        }
+    }
     for p in &problems {
         crate::ui::emit("problem", serde_json::json!({ "file": p.file, "what": p.what }));
     }
@@ -186,17 +220,5 @@ pub fn run(target: &Path, ui: &crate::ui::Ui) -> Result<()> {
         message.push_str(&format!("\n  {p}"));
     }
     message.push_str("\n  help: do not deploy this directory; rebuild it with `cargo wasmship build`");
-    Err(ProblemsFound(message).into())
+    Err(crate::exit::ProblemsFound(message).into())
 }
-
-/// The directory was read and is wrong (its own exit code, apart from unreadable input).
-#[derive(Debug)]
-pub struct ProblemsFound(pub String);
-
-impl std::fmt::Display for ProblemsFound {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for ProblemsFound {}

@@ -108,7 +108,7 @@ impl EngineKeys {
         };
         let bad = || (format!("engine.{key}"), expects.to_string());
         let flag = || value.as_bool().map(Some).ok_or_else(bad);
-        let size = || super::profile::byte_size(value).map(Some).ok_or_else(bad);
+        let size = || super::values::byte_size(value).map(Some).ok_or_else(bad);
         match key {
             "preset" => {
                 self.preset = match value.as_str() {

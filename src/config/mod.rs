@@ -8,6 +8,7 @@ pub mod cargo_config;
 pub mod engine;
 pub mod keys;
 pub mod profile;
+pub mod values;
 
 pub use profile::{DeployTarget, DirGrant, Encoding, GuestTarget, InitStdio, Profile};
 
@@ -106,7 +107,7 @@ fn split_tables(source: &MetadataSource<'_>) -> Result<(Option<Layer>, Vec<(Stri
         bail!(
             "`{}` must be a table, got {}\n  --> {}",
             &prefix[1..],
-            profile::describe(table),
+            values::describe(table),
             source.manifest.display()
         );
     };
@@ -117,7 +118,7 @@ fn split_tables(source: &MetadataSource<'_>) -> Result<(Option<Layer>, Vec<(Stri
             bail!(
                 "`{}.profile` must be a table of profiles, got {}\n  --> {}",
                 &prefix[1..],
-                profile::describe(&profile_tables),
+                values::describe(&profile_tables),
                 source.manifest.display()
             );
         };
@@ -126,7 +127,7 @@ fn split_tables(source: &MetadataSource<'_>) -> Result<(Option<Layer>, Vec<(Stri
                 bail!(
                     "`{}.profile.{name}` must be a table, got {}\n  --> {}",
                     &prefix[1..],
-                    profile::describe(keys),
+                    values::describe(keys),
                     source.manifest.display()
                 );
             };

@@ -68,8 +68,11 @@ impl PreinitConfig {
     }
 }
 
-/// sha256 over everything under `dir` in a fixed order: each entry's relative path, a file's
-/// contents, a symlink's target (symlinked directories are not followed, so loops end).
+/// sha256 over everything under `dir` that init can see, in a fixed order. Each entry is
+/// framed with its kind and the lengths of its parts, so no two trees give the same bytes.
+/// Nothing outside `dir` is read: links are hashed as their text and never followed (the
+/// sandbox resolves them inside the grant, where their targets are hashed in turn), only
+/// regular files are opened, and their contents are streamed, not held.
 fn dir_digest(dir: &std::path::Path) -> Result<String> {
     use sha2::{Digest, Sha256};
     let mut entries = Vec::new();
@@ -88,18 +91,29 @@ fn dir_digest(dir: &std::path::Path) -> Result<String> {
     }
     entries.sort_by(|a, b| a.0.cmp(&b.0));
     let mut hasher = Sha256::new();
+    let mut frame = |tag: &[u8], part: &[u8]| {
+        hasher.update(tag);
+        hasher.update((part.len() as u64).to_le_bytes());
+        hasher.update(part);
+    };
     for (path, kind) in entries {
         let relative = path.strip_prefix(dir).unwrap_or(&path);
-        hasher.update(relative.to_string_lossy().as_bytes());
+        frame(b"path", relative.as_os_str().as_encoded_bytes());
         if kind.is_symlink() {
-            hasher.update(b"\0link\0");
-            hasher.update(std::fs::read_link(&path)?.to_string_lossy().as_bytes());
-        }
-        if path.is_file() {
-            hasher.update(b"\0file\0");
-            hasher.update(std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?);
+            frame(b"link", std::fs::read_link(&path)?.as_os_str().as_encoded_bytes());
+        } else if kind.is_dir() {
+            frame(b"dir", b"");
+        } else if kind.is_file() {
+            let (file, len) = wasmship_manifest::files::open_regular(&path, u64::MAX)
+                .with_context(|| format!("reading {}", path.display()))?;
+            let digest = wasmship_manifest::digest::Digests::of_reader(std::io::Read::take(file, len))
+                .with_context(|| format!("reading {}", path.display()))?;
+            let mut content = digest.bytes.to_le_bytes().to_vec();
+            content.extend_from_slice(digest.sha256.as_bytes());
+            frame(b"file", &content);
         } else {
-            hasher.update(b"\0dir\0");
+            // A FIFO, socket or device: its existence counts, it is never opened.
+            frame(b"special", b"");
         }
     }
     Ok(crate::digest::hex(&hasher.finalize()))
@@ -175,6 +189,16 @@ pub fn run(wasm: &[u8], config: &PreinitConfig) -> Result<StageOutput> {
     }
     report.init_millis = Some(run.init_millis);
     Ok(StageOutput { bytes: snapshot, report })
+}
+
+/// The exports init runs, in order: a WASI reactor's `_initialize` first (its constructors),
+/// then the init function, each once, whatever the init function is called.
+pub fn init_sequence(init_func: &str) -> Vec<&str> {
+    if init_func == "_initialize" {
+        vec!["_initialize"]
+    } else {
+        vec!["_initialize", init_func]
+    }
 }
 
 fn choose_init_func(facts: &ModuleFacts, config: &PreinitConfig) -> Result<Option<String>> {

@@ -15,6 +15,47 @@ pub fn sri_sha384(bytes: &[u8]) -> String {
     format!("sha384-{}", base64::engine::general_purpose::STANDARD.encode(digest))
 }
 
+/// A file's size, sha256 and SRI, read once in blocks: nothing is held whole.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Digests {
+    pub bytes: u64,
+    pub sha256: String,
+    pub integrity: String,
+}
+
+impl Digests {
+    /// The digests of everything `reader` yields.
+    pub fn of_reader(mut reader: impl std::io::Read) -> std::io::Result<Digests> {
+        let (mut sha256, mut sha384, mut bytes) = (Sha256::new(), Sha384::new(), 0u64);
+        let mut block = vec![0u8; 1 << 16];
+        loop {
+            let n = match reader.read(&mut block) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            sha256.update(&block[..n]);
+            sha384.update(&block[..n]);
+            bytes += n as u64;
+        }
+        let integrity = format!("sha384-{}", base64::engine::general_purpose::STANDARD.encode(sha384.finalize()));
+        Ok(Digests { bytes, sha256: hex(&sha256.finalize()), integrity })
+    }
+
+    /// The digests of the regular file at `path` (see [`crate::files::open_regular`]), no
+    /// larger than [`crate::MAX_ARTIFACT_BYTES`].
+    pub fn of_file(path: &std::path::Path) -> std::io::Result<Digests> {
+        let (file, len) = crate::files::open_regular(path, crate::MAX_ARTIFACT_BYTES)?;
+        Digests::of_reader(std::io::Read::take(file, len))
+    }
+}
+
+/// sha256 of the regular file at `path`, streamed.
+pub fn sha256_file(path: &std::path::Path) -> std::io::Result<String> {
+    Digests::of_file(path).map(|d| d.sha256)
+}
+
 pub fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut out = String::with_capacity(bytes.len() * 2);

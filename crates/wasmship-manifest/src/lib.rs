@@ -8,8 +8,10 @@
 //! builds of the same inputs write byte-identical manifests, whatever the stage cache held.
 pub mod digest;
 pub mod engine;
+pub mod files;
 
 pub use engine::{compatibility_id, EngineProfile, EngineSettings};
+pub use files::check_file_name;
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -21,6 +23,12 @@ pub const FILE_NAME: &str = "manifest.json";
 pub const WEB_DIR: &str = "web";
 /// The subdirectory of server configuration snippets (`deploy` key).
 pub const DEPLOY_DIR: &str = "deploy";
+/// The largest manifest any reader reads (a build's manifest is a few KiB).
+pub const MAX_MANIFEST_BYTES: u64 = 16 << 20;
+/// The largest artifact any reader reads or decompresses to: wasm32 addresses 4 GiB, and no
+/// module, snapshot or `.cwasm` of one comes near it. A fixed ceiling, never taken from a
+/// manifest.
+pub const MAX_ARTIFACT_BYTES: u64 = 4 << 30;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Manifest {
@@ -262,8 +270,8 @@ impl Manifest {
 
     /// Reads a manifest, refusing schema versions this build does not know.
     pub fn read(path: &Path) -> Result<Manifest, ReadError> {
-        let text = std::fs::read_to_string(path).map_err(ReadError::Io)?;
-        Self::parse(&text)
+        let bytes = files::read_regular(path, MAX_MANIFEST_BYTES).map_err(ReadError::Io)?;
+        Self::parse(&String::from_utf8_lossy(&bytes))
     }
 
     pub fn parse(text: &str) -> Result<Manifest, ReadError> {

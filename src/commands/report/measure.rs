@@ -1,14 +1,13 @@
 //! Start-up, engines and memory, measured in this process with wasmtime: each timing is a
 //! warm-up run and then `reps` runs, reported as median, minimum and maximum.
 use crate::call::CallSpec;
-use crate::stages::preinit::sandbox::WasiGrant;
+use crate::stages::preinit::sandbox::{self, InitState, Sandbox};
 use anyhow::{anyhow, bail, Context, Result};
 use serde::Serialize;
 use std::time::Instant;
 use wasmship_manifest::EngineProfile;
 use wasmtime::{Config, Engine, Instance, InstancePre, Linker, Module, ResourceLimiter, Store, Strategy};
 use wasmtime_wasi::p1::WasiP1Ctx;
-use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
 /// Median, min and max of one timing, in milliseconds.
 #[derive(Debug, Clone, Copy, Serialize)]
@@ -39,8 +38,9 @@ pub struct Subject<'a> {
     pub engine: &'a EngineProfile,
     /// The init export the raw module needs called (none when pre-init did not run).
     pub init_func: Option<String>,
-    /// WASI for the raw module's init, as the profile grants it to pre-init.
-    pub wasi: Option<&'a WasiGrant>,
+    /// The box pre-init ran init in: the raw module's init runs in it too (deadline, memory
+    /// cap, the same grants, deterministic clocks and randomness).
+    pub sandbox: &'a Sandbox,
     pub call: Option<&'a CallSpec>,
     pub reps: usize,
 }
@@ -108,16 +108,16 @@ fn engine(profile: &EngineProfile, tweak: impl FnOnce(&mut Config) -> Result<()>
     Engine::new(&config).map_err(wt)
 }
 
-/// Instances of one module, made the way a host makes them.
-struct Factory<'a> {
+/// Instances of the shipped module, made the way a host makes them: WASI with nothing
+/// granted (the snapshot holds what init read).
+struct Factory {
     engine: Engine,
     pre: InstancePre<Host>,
-    wasi: Option<&'a WasiGrant>,
     imports_wasi: bool,
 }
 
-impl<'a> Factory<'a> {
-    fn new(engine: &Engine, module: &Module, wasi: Option<&'a WasiGrant>) -> Result<Factory<'a>> {
+impl Factory {
+    fn new(engine: &Engine, module: &Module) -> Result<Factory> {
         let imports_wasi = module.imports().any(|i| i.module().starts_with("wasi"));
         let mut linker: Linker<Host> = Linker::new(engine);
         if imports_wasi {
@@ -126,11 +126,11 @@ impl<'a> Factory<'a> {
         }
         linker.define_unknown_imports_as_traps(module).map_err(wt)?;
         let pre = linker.instantiate_pre(module).map_err(wt)?;
-        Ok(Factory { engine: engine.clone(), pre, wasi, imports_wasi })
+        Ok(Factory { engine: engine.clone(), pre, imports_wasi })
     }
 
     fn store(&self) -> Result<Store<Host>> {
-        let wasi = if self.imports_wasi { Some(wasi_ctx(self.wasi)?) } else { None };
+        let wasi = self.imports_wasi.then(|| wasmtime_wasi::WasiCtxBuilder::new().build_p1());
         let mut store = Store::new(&self.engine, Host { wasi, peak: 0 });
         store.limiter(|host| host);
         if self.engine.get_epoch_interruption() {
@@ -151,38 +151,58 @@ impl<'a> Factory<'a> {
     }
 }
 
-fn wasi_ctx(grant: Option<&WasiGrant>) -> Result<WasiP1Ctx> {
-    let mut builder = WasiCtxBuilder::new();
-    builder.allow_blocking_current_thread(true);
-    if let Some(grant) = grant {
-        for (key, value) in &grant.env {
-            builder.env(key, value);
-        }
-        for dir in &grant.dirs {
-            let perms = if dir.writable { FsPerms::ReadWrite } else { FsPerms::ReadOnly };
-            builder.preopened_dir(&dir.host, &dir.guest, perms).map_err(wt)?;
-        }
-    }
-    Ok(builder.build_p1())
+/// Instances of the raw module in pre-init's sandbox, as pre-init made its own: its engine is
+/// the host's with epoch interruption (the deadline), each store gets a fresh deterministic
+/// WASI context under the same grants and the same memory cap.
+struct Boxed<'a> {
+    engine: Engine,
+    module: Module,
+    sandbox: &'a Sandbox,
 }
 
-/// Runs the init export (and a WASI reactor's `_initialize`) and returns the milliseconds.
-fn init(store: &mut Store<Host>, instance: &Instance, init_func: &str) -> Result<f64> {
-    let started = Instant::now();
-    for name in ["_initialize", init_func] {
-        if let Some(func) = instance.get_func(&mut *store, name) {
-            func.typed::<(), ()>(&*store)
-                .map_err(wt)?
-                .call(&mut *store, ())
-                .map_err(wt)
-                .with_context(|| format!("running `{name}`"))?;
-        }
+impl<'a> Boxed<'a> {
+    fn new(profile: &EngineProfile, raw: &[u8], sandbox: &'a Sandbox) -> Result<Boxed<'a>> {
+        let engine = engine(profile, |config| {
+            config.epoch_interruption(true);
+            Ok(())
+        })?;
+        let module = Module::new(&engine, raw).map_err(wt)?;
+        Ok(Boxed { engine, module, sandbox })
     }
-    Ok(ms(started))
+
+    /// A fresh instance, and the milliseconds instantiation took.
+    fn instance(&self) -> Result<(Store<InitState>, Instance, f64)> {
+        let capture = crate::stages::preinit::stdio::TailPipe::new(64 * 1024);
+        let wasi = self.sandbox.wasi.as_ref().map(|grant| sandbox::wasi_for(grant, &capture)).transpose()?;
+        let neutral = self.sandbox.wasi.as_ref().is_some_and(|w| w.deterministic);
+        let (mut store, linker) =
+            sandbox::boxed(&self.engine, &self.module, wasi, self.sandbox.max_memory, neutral).map_err(wt)?;
+        let started = Instant::now();
+        let instance = linker.instantiate(&mut store, &self.module).map_err(wt)?;
+        Ok((store, instance, ms(started)))
+    }
+
+    /// Runs the init export (after a WASI reactor's `_initialize`, as pre-init does) within the
+    /// sandbox's deadline; returns the milliseconds.
+    fn init(&self, store: &mut Store<InitState>, instance: &Instance, init_func: &str) -> Result<f64> {
+        let timed_out = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let _deadline = sandbox::start_deadline(&self.engine, self.sandbox.timeout, timed_out.clone());
+        let started = Instant::now();
+        for name in crate::stages::preinit::init_sequence(init_func) {
+            if let Some(func) = instance.get_func(&mut *store, name) {
+                func.typed::<(), ()>(&*store)
+                    .map_err(wt)?
+                    .call(&mut *store, ())
+                    .map_err(wt)
+                    .with_context(|| format!("running `{name}` on the raw module in the pre-init sandbox"))?;
+            }
+        }
+        Ok(ms(started))
+    }
 }
 
 /// Makes the call; returns its answer and the milliseconds it took (argument copying excluded).
-fn call(store: &mut Store<Host>, instance: &Instance, spec: &CallSpec) -> Result<(String, f64)> {
+fn call<T>(store: &mut Store<T>, instance: &Instance, spec: &CallSpec) -> Result<(String, f64)> {
     let (results, elapsed) = crate::call::invoke(store, instance, spec)?;
     Ok((crate::call::answer_text(&results), elapsed.as_secs_f64() * 1e3))
 }
@@ -211,8 +231,8 @@ pub fn startup(subject: &Subject<'_>) -> Result<Startup> {
             })
         })
         .transpose()?;
-    let raw = Factory::new(&engine, &Module::new(&engine, subject.raw).map_err(wt)?, subject.wasi)?;
-    let shipped = Factory::new(&engine, &Module::new(&engine, subject.shipped).map_err(wt)?, None)?;
+    let raw = Boxed::new(subject.engine, subject.raw, subject.sandbox)?;
+    let shipped = Factory::new(&engine, &Module::new(&engine, subject.shipped).map_err(wt)?)?;
     let instantiate_raw = timed(reps, || raw.instance().map(|(_, _, t)| t))?;
     let instantiate_shipped = timed(reps, || shipped.instance().map(|(_, _, t)| t))?;
     let init_raw = subject
@@ -221,7 +241,7 @@ pub fn startup(subject: &Subject<'_>) -> Result<Startup> {
         .map(|name| {
             timed(reps, || {
                 let (mut store, instance, _) = raw.instance()?;
-                init(&mut store, &instance, name)
+                raw.init(&mut store, &instance, name)
             })
         })
         .transpose()
@@ -233,7 +253,7 @@ pub fn startup(subject: &Subject<'_>) -> Result<Startup> {
         first_call_raw = Some(timed(reps, || {
             let (mut store, instance, _) = raw.instance()?;
             if let Some(name) = &subject.init_func {
-                init(&mut store, &instance, name)?;
+                raw.init(&mut store, &instance, name)?;
             }
             let (value, elapsed) = call(&mut store, &instance, spec)?;
             answers.0 = value;
@@ -354,7 +374,7 @@ fn measure_engine(engine: &Engine, subject: &Subject<'_>) -> Result<(Stats, Opti
         Module::new(engine, subject.shipped).map_err(wt)?;
         Ok(ms(started))
     })?;
-    let factory = Factory::new(engine, &Module::new(engine, subject.shipped).map_err(wt)?, None)?;
+    let factory = Factory::new(engine, &Module::new(engine, subject.shipped).map_err(wt)?)?;
     let first_call = subject
         .call
         .map(|spec| {
@@ -372,7 +392,7 @@ fn measure_engine(engine: &Engine, subject: &Subject<'_>) -> Result<(Stats, Opti
 pub fn memory(subject: &Subject<'_>) -> Result<Memory> {
     let engine = engine(subject.engine, |_| Ok(()))?;
     let module = Module::new(&engine, subject.shipped).map_err(wt)?;
-    let factory = Factory::new(&engine, &module, None)?;
+    let factory = Factory::new(&engine, &module)?;
     let (mut store, instance, _) = factory.instance()?;
     let size = |store: &mut Store<Host>| -> u64 {
         instance.get_memory(&mut *store, "memory").map_or(0, |m| m.data_size(&*store) as u64)

@@ -35,7 +35,8 @@ pub fn explain_failure(
             }
             let suggested = (requested.next_power_of_two()).max(config.sandbox.max_memory * 2);
             format!(
-                "init `{init_func}` tried to grow linear memory to {wanted} but the cap is {cap} (preinit stage)\n  \
+                "init `{init_func}` tried to grow linear memory to {wanted} but the cap is {cap} (all its memories \
+                 and tables together) (preinit stage)\n  \
                  help: if init really needs that much, raise the bound: `init-max-memory = \"{}\"`",
                 human_bytes(suggested).replace(' ', "")
             )

@@ -52,29 +52,53 @@ pub struct InitRun {
     pub init_millis: f64,
 }
 
-pub(super) struct InitState {
+pub(crate) struct InitState {
     wasi: Option<WasiP1Ctx>,
     memory: MemoryCap,
     /// The instance `wasi_view` calls WASI through, once made.
     pub(super) shim: Option<wasmtime::Instance>,
 }
 
-struct MemoryCap {
-    max: u64,
-    exceeded: Option<u64>,
+/// One budget for everything init can make the build machine allocate: the bytes of every
+/// linear memory of the instance together (a module may declare several), and every table
+/// element, counted at the size of the reference wasmtime stores for it.
+pub(crate) struct MemoryCap {
+    pub(crate) max: u64,
+    /// Bytes of memories and tables the instance holds now.
+    pub(crate) used: u64,
+    pub(crate) exceeded: Option<u64>,
+}
+
+/// What one table element costs the host: a pointer-sized reference.
+const TABLE_ELEMENT_BYTES: u64 = std::mem::size_of::<usize>() as u64;
+
+impl MemoryCap {
+    pub(crate) fn new(max: u64) -> MemoryCap {
+        MemoryCap { max, used: 0, exceeded: None }
+    }
+
+    fn grow(&mut self, more: u64, what: &str) -> wasmtime::Result<bool> {
+        let total = self.used.saturating_add(more);
+        if total > self.max {
+            self.exceeded = Some(total);
+            wasmtime::bail!(
+                "init tried to grow its {what} to {total} bytes in all (memories and tables together), over the \
+                 cap of {} bytes",
+                self.max
+            );
+        }
+        self.used = total;
+        Ok(true)
+    }
 }
 
 impl ResourceLimiter for MemoryCap {
-    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
-        if desired as u64 > self.max {
-            self.exceeded = Some(desired as u64);
-            wasmtime::bail!("init tried to grow linear memory to {desired} bytes, over the cap of {} bytes", self.max);
-        }
-        Ok(true)
+    fn memory_growing(&mut self, current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        self.grow(desired.saturating_sub(current) as u64, "linear memory")
     }
 
-    fn table_growing(&mut self, _current: usize, _desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
-        Ok(true)
+    fn table_growing(&mut self, current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        self.grow((desired.saturating_sub(current) as u64).saturating_mul(TABLE_ELEMENT_BYTES), "tables")
     }
 }
 
@@ -169,58 +193,79 @@ impl InitRun {
     }
 }
 
+/// A store and linker for running guest code in the sandbox: the memory cap on every memory
+/// and table, an epoch deadline armed by [`start_deadline`], WASI only when granted (with
+/// fixed file metadata when `neutral_files`), and every other import trapping with advice.
+/// `report` runs the raw module's init in exactly this box, as pre-init did.
+pub(crate) fn boxed(
+    engine: &Engine,
+    module: &Module,
+    wasi: Option<WasiP1Ctx>,
+    max_memory: u64,
+    neutral_files: bool,
+) -> wasmtime::Result<(Store<InitState>, Linker<InitState>)> {
+    let link_wasi = wasi.is_some();
+    let mut store = Store::new(engine, InitState { wasi, memory: MemoryCap::new(max_memory), shim: None });
+    store.limiter(|state| &mut state.memory);
+    store.set_epoch_deadline(1);
+    store.epoch_deadline_trap();
+    let mut linker: Linker<InitState> = Linker::new(engine);
+    if link_wasi {
+        wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |state: &mut InitState| {
+            state.wasi.as_mut().expect("WASI context exists when WASI is linked")
+        })?;
+        if neutral_files {
+            super::wasi_view::neutralize(&mut linker, &mut store, source_date_epoch().as_secs())?;
+        }
+    }
+    define_missing_imports(&mut linker, &mut store, module)?;
+    Ok((store, linker))
+}
+
+/// The WASI context the sandbox gives init under `grant`, capturing its output into `capture`.
+pub(crate) fn wasi_for(grant: &WasiGrant, capture: &super::stdio::TailPipe) -> Result<WasiP1Ctx> {
+    wasi_ctx(grant, capture)
+}
+
 impl Job {
     fn run(self, events: mpsc::Sender<Event>) {
         let Job { engine, wizer, wasm, init_func, stack, max_memory, neutral_files, wasi, timeout } = self;
-        let link_wasi = wasi.is_some();
-        let mut store =
-            Store::new(&engine, InitState { wasi, memory: MemoryCap { max: max_memory, exceeded: None }, shim: None });
-        store.limiter(|state| &mut state.memory);
-        store.set_epoch_deadline(1);
-        store.epoch_deadline_trap();
         let timed_out = Arc::new(AtomicBool::new(false));
         let mut init_started: Option<std::time::Instant> = None;
         let mut deadline: Option<mpsc::Sender<()>> = None;
+        let mut memory_exceeded = None;
         let result = (|| -> wasmtime::Result<Vec<u8>> {
-            let mut linker: Linker<InitState> = Linker::new(&engine);
-            if link_wasi {
-                wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |state: &mut InitState| {
-                    state.wasi.as_mut().expect("WASI context exists when WASI is linked")
-                })?;
-                if neutral_files {
-                    super::wasi_view::neutralize(&mut linker, &mut store, source_date_epoch().as_secs())?;
-                }
-            }
             // Wizer's `run`, in its public parts, so the dead stack can be cleared between
             // init and the snapshot.
             let (context, instrumented) = wizer.instrument(&wasm)?;
             let module = Module::new(&engine, &instrumented).context("compiling the module for pre-init")?;
-            define_missing_imports(&mut linker, &mut store, &module)?;
-            // The clock starts after compilation: the budget is for the guest's own code.
-            deadline = Some(start_deadline(&engine, timeout, timed_out.clone()));
-            let now = std::time::Instant::now();
-            init_started = Some(now);
-            let _ = events.send(Event::Started(now));
-            let instance = linker.instantiate(&mut store, &module)?;
-            for name in ["_initialize", init_func.as_str()] {
-                if name == "_initialize" && init_func == "_initialize" {
-                    continue;
+            let (mut store, linker) = boxed(&engine, &module, wasi, max_memory, neutral_files)?;
+            let result = (|| -> wasmtime::Result<Vec<u8>> {
+                // The clock starts after compilation: the budget is for the guest's own code.
+                deadline = Some(start_deadline(&engine, timeout, timed_out.clone()));
+                let now = std::time::Instant::now();
+                init_started = Some(now);
+                let _ = events.send(Event::Started(now));
+                let instance = linker.instantiate(&mut store, &module)?;
+                for name in super::init_sequence(&init_func) {
+                    if let Some(func) = instance.get_func(&mut store, name) {
+                        let func = func.typed::<(), ()>(&store).with_context(|| {
+                            format!("the init export `{name}` must take no parameters and return nothing")
+                        })?;
+                        func.call(&mut store, ()).with_context(|| format!("the `{name}` function trapped"))?;
+                    }
                 }
-                if let Some(func) = instance.get_func(&mut store, name) {
-                    let func = func.typed::<(), ()>(&store).with_context(|| {
-                        format!("the init export `{name}` must take no parameters and return nothing")
-                    })?;
-                    func.call(&mut store, ()).with_context(|| format!("the `{name}` function trapped"))?;
+                if let Some(stack) = stack {
+                    clear_dead_stack(&mut store, &instance, stack)?;
                 }
-            }
-            if let Some(stack) = stack {
-                clear_dead_stack(&mut store, &instance, stack)?;
-            }
-            let mut state = wasmtime_wizer::WasmtimeWizer { store: &mut store, instance };
-            pollster::block_on(wizer.snapshot(&context, &mut state))
+                let mut state = wasmtime_wizer::WasmtimeWizer { store: &mut store, instance };
+                pollster::block_on(wizer.snapshot(&context, &mut state))
+            })();
+            memory_exceeded = store.data().memory.exceeded;
+            result
         })();
         drop(deadline);
-        let bound_hit = if let Some(requested) = store.data().memory.exceeded {
+        let bound_hit = if let Some(requested) = memory_exceeded {
             Some(Bound::Memory { requested })
         } else if timed_out.load(Ordering::SeqCst) && result.is_err() {
             Some(Bound::Timeout)
@@ -281,7 +326,7 @@ fn clear_dead_stack(
 
 /// Bumps the engine's epoch once `timeout` passes, which traps the running init. Dropping the
 /// returned sender cancels it.
-fn start_deadline(engine: &Engine, timeout: Duration, timed_out: Arc<AtomicBool>) -> mpsc::Sender<()> {
+pub(crate) fn start_deadline(engine: &Engine, timeout: Duration, timed_out: Arc<AtomicBool>) -> mpsc::Sender<()> {
     let (cancel, cancelled) = mpsc::channel::<()>();
     let engine = engine.clone();
     std::thread::spawn(move || {

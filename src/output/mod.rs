@@ -1,12 +1,21 @@
 //! Writing the output directory so that it is always either the last good build or the new
-//! one, never a mix: artifacts go to a staging directory beside it, and only after every
-//! stage succeeded does the staging directory replace it (an atomic exchange on Linux). A
-//! lock file serializes concurrent builds of the same output directory.
+//! one: artifacts go to a staging directory beside it, and only after every stage succeeded
+//! does the staging directory replace it ([`staging`]). A lock file serializes concurrent
+//! builds of the same output directory. The directory is shared with its user: only files the
+//! previous manifest lists are ever removed ([`listing`]).
+pub mod in_place;
+pub mod listing;
+pub mod staging;
+
+pub use staging::{Committed, Staging};
+
 use anyhow::{bail, Context, Result};
 use std::fs::{self, File, OpenOptions};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+
+/// Temporary files the in-place replacement writes inside the output directory.
+pub const TMP_PREFIX: &str = ".wasmship-tmp-";
 
 /// The directory the output really is: a symlinked `dist -> /srv/app` resolves to
 /// `/srv/app` (so the link survives every build), and `a/./b/../out` to `a/out` (so two
@@ -93,78 +102,6 @@ pub fn lock(out_dir: &Path, timeout: Duration, on_wait: impl FnOnce(&Path)) -> R
     }
 }
 
-/// A staging directory that becomes `out_dir` on [`Staging::commit`] and is removed if
-/// dropped before that.
-pub struct Staging {
-    dir: PathBuf,
-    out_dir: PathBuf,
-    committed: bool,
-}
-
-impl Staging {
-    /// Creates a fresh staging directory. Call with the lock held: any staging directory left
-    /// from a killed build of this output is stale and is removed here.
-    pub fn begin(out_dir: &Path) -> Result<Staging> {
-        refuse_foreign_dir(out_dir)?;
-        remove_stale(out_dir)?;
-        let dir = sibling(out_dir, &format!("staging-{}", std::process::id()));
-        fs::create_dir_all(&dir).with_context(|| format!("creating staging directory {}", dir.display()))?;
-        Ok(Staging { dir, out_dir: out_dir.to_path_buf(), committed: false })
-    }
-
-    /// Writes one file into the staging directory and flushes it to disk.
-    pub fn write(&self, name: &str, bytes: &[u8]) -> Result<()> {
-        let path = self.dir.join(name);
-        if let Some(parent) = path.parent().filter(|p| *p != self.dir) {
-            fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
-        }
-        let mut file = File::create(&path).with_context(|| format!("creating {}", path.display()))?;
-        file.write_all(bytes).with_context(|| format!("writing {}", path.display()))?;
-        file.sync_all().with_context(|| format!("flushing {}", path.display()))?;
-        Ok(())
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.dir
-    }
-
-    /// Puts the staged files in place of `out_dir`, atomically where the OS allows.
-    pub fn commit(mut self) -> Result<()> {
-        sync_dir(&self.dir);
-        if !self.out_dir.exists() {
-            fs::rename(&self.dir, &self.out_dir)
-                .with_context(|| format!("moving {} to {}", self.dir.display(), self.out_dir.display()))?;
-        } else if exchange(&self.dir, &self.out_dir).is_ok() {
-            // The old output now sits at the staging path.
-            fs::remove_dir_all(&self.dir).with_context(|| format!("removing old output at {}", self.dir.display()))?;
-        } else {
-            // Two renames: between them the old output waits at `old`, and the next build puts it
-            // back if this one dies there (see `remove_stale`).
-            let old = sibling(&self.out_dir, &format!("old-{}", std::process::id()));
-            fs::rename(&self.out_dir, &old).with_context(|| format!("moving old output to {}", old.display()))?;
-            if let Err(error) = fs::rename(&self.dir, &self.out_dir) {
-                let _ = fs::rename(&old, &self.out_dir);
-                return Err(error)
-                    .with_context(|| format!("moving {} to {}", self.dir.display(), self.out_dir.display()));
-            }
-            fs::remove_dir_all(&old).with_context(|| format!("removing {}", old.display()))?;
-        }
-        if let Some(parent) = self.out_dir.parent() {
-            sync_dir(parent);
-        }
-        self.committed = true;
-        Ok(())
-    }
-}
-
-impl Drop for Staging {
-    fn drop(&mut self) {
-        if !self.committed {
-            let _ = fs::remove_dir_all(&self.dir);
-        }
-    }
-}
-
 /// Writes the last run's report to `<parent>/<dir name>.run.json`, beside the output
 /// directory rather than in it: its timings differ every run, and the directory must not.
 pub fn write_run_report(out_dir: &Path, report: &serde_json::Value) -> Result<PathBuf> {
@@ -178,18 +115,23 @@ pub fn write_run_report(out_dir: &Path, report: &serde_json::Value) -> Result<Pa
     Ok(path)
 }
 
-/// Writes `path` whole or not at all: a temporary file beside it (unique to this process and
-/// thread, so concurrent writers do not meet), then a rename over it.
+/// Writes `path` whole or not at all: a new file with a random name beside it (so writers
+/// never meet, even on a volume shared between hosts), then a rename over it.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
     let dir = path.parent().expect("a file path has a parent");
     fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let tmp = dir.join(format!(".tmp-{}-{:?}", std::process::id(), std::thread::current().id()));
-    fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
-    fs::rename(&tmp, path).with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))
+    let mut tmp = tempfile::Builder::new()
+        .prefix(TMP_PREFIX)
+        .tempfile_in(dir)
+        .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
+    tmp.write_all(bytes).with_context(|| format!("writing {}", tmp.path().display()))?;
+    tmp.persist(path).map_err(|e| e.error).with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
 }
 
 /// `<parent>/.<dir name>.wasmship-<what>`: beside the output, on the same filesystem.
-fn sibling(out_dir: &Path, what: &str) -> PathBuf {
+pub(crate) fn sibling(out_dir: &Path, what: &str) -> PathBuf {
     let name = out_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "out".into());
     out_dir.with_file_name(format!(".{name}.wasmship-{what}"))
 }
@@ -197,7 +139,7 @@ fn sibling(out_dir: &Path, what: &str) -> PathBuf {
 /// Removes what killed builds of `out_dir` left beside it. A build killed between the two
 /// renames of a non-atomic commit left no `out_dir` but the last good output at `old-*`:
 /// that one is put back, not deleted.
-fn remove_stale(out_dir: &Path) -> Result<()> {
+pub(crate) fn remove_stale(out_dir: &Path) -> Result<()> {
     let Some(parent) = out_dir.parent() else { return Ok(()) };
     let Ok(entries) = fs::read_dir(parent) else { return Ok(()) };
     let name = out_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
@@ -220,12 +162,33 @@ fn remove_stale(out_dir: &Path) -> Result<()> {
     for (_, path) in leftovers {
         fs::remove_dir_all(&path).with_context(|| format!("removing stale {}", path.display()))?;
     }
+    remove_stale_temporaries(out_dir)
+}
+
+/// Temporary files a killed in-place replacement left in the output directory: regular files
+/// with this tool's temporary prefix, in the directories artifacts go to (links are not
+/// followed, and the user's own directories are not walked).
+fn remove_stale_temporaries(out_dir: &Path) -> Result<()> {
+    for dir in
+        [out_dir.to_path_buf(), out_dir.join(crate::manifest::WEB_DIR), out_dir.join(crate::manifest::DEPLOY_DIR)]
+    {
+        if !fs::symlink_metadata(&dir).is_ok_and(|m| m.is_dir()) {
+            continue;
+        }
+        let Ok(entries) = fs::read_dir(&dir) else { continue };
+        for entry in entries.flatten() {
+            let is_file = entry.file_type().is_ok_and(|kind| kind.is_file());
+            if is_file && entry.file_name().to_string_lossy().starts_with(TMP_PREFIX) {
+                fs::remove_file(entry.path()).with_context(|| format!("removing stale {}", entry.path().display()))?;
+            }
+        }
+    }
     Ok(())
 }
 
 /// Replacing a directory we did not write would delete someone's files: only an empty one,
 /// or one whose manifest.json cargo-wasmship wrote, is replaced.
-fn refuse_foreign_dir(out_dir: &Path) -> Result<()> {
+pub(crate) fn refuse_foreign_dir(out_dir: &Path) -> Result<()> {
     let help = "help: pick a new or empty directory with --out-dir or `out-dir`";
     if out_dir.exists() && !out_dir.is_dir() {
         bail!("the output path {} exists and is not a directory; refusing to replace it\n  {help}", out_dir.display());
@@ -243,27 +206,13 @@ fn refuse_foreign_dir(out_dir: &Path) -> Result<()> {
 
 /// True when `manifest` is a manifest.json this tool wrote (any schema version).
 fn written_by_us(manifest: &Path) -> bool {
-    fs::read(manifest)
+    listing::read_small(manifest)
         .ok()
         .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
         .is_some_and(|json| json["tool"]["name"] == env!("CARGO_PKG_NAME") && json["schema_version"].is_u64())
 }
 
-/// Swaps two directories in one step (`renameat2(RENAME_EXCHANGE)` on Linux,
-/// `renameatx_np(RENAME_SWAP)` on macOS).
-#[cfg(any(target_os = "linux", target_os = "android", target_os = "macos", target_os = "ios"))]
-fn exchange(a: &Path, b: &Path) -> std::io::Result<()> {
-    use rustix::fs::{renameat_with, RenameFlags, CWD};
-    renameat_with(CWD, a, CWD, b, RenameFlags::EXCHANGE).map_err(std::io::Error::from)
-}
-
-/// No atomic exchange here: the commit falls back to two renames (see `Staging::commit`).
-#[cfg(not(any(target_os = "linux", target_os = "android", target_os = "macos", target_os = "ios")))]
-fn exchange(_a: &Path, _b: &Path) -> std::io::Result<()> {
-    Err(std::io::ErrorKind::Unsupported.into())
-}
-
-fn sync_dir(dir: &Path) {
+pub(crate) fn sync_dir(dir: &Path) {
     if let Ok(handle) = File::open(dir) {
         let _ = handle.sync_all();
     }
