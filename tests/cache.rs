@@ -132,7 +132,7 @@ fn changing_precompile_targets_reruns_only_the_new_target() {
 
 /// Every cache file of one kind (`entries` or `blobs`).
 fn cache_files(ws: &Workspace, kind: &str) -> Vec<PathBuf> {
-    let dir = ws.cache.join("v1").join(kind);
+    let dir = ws.cache.join(format!("v{}", cargo_wasmship::cache::FORMAT)).join(kind);
     std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect()
 }
 
@@ -294,7 +294,10 @@ fn concurrent_builds_share_one_cache() {
     assert!(temporary.is_empty(), "no half-written cache files: {temporary:?}");
     // Every entry reads, every blob is whole: no torn write from the two writers.
     for entry in cache_files(&ws, "entries") {
-        let parsed: serde_json::Value = serde_json::from_slice(&std::fs::read(&entry).unwrap()).unwrap();
+        // An entry is its tag, a newline, then its JSON.
+        let file = std::fs::read(&entry).unwrap();
+        let json = &file[file.iter().position(|b| *b == b'\n').unwrap() + 1..];
+        let parsed: serde_json::Value = serde_json::from_slice(json).unwrap();
         assert!(parsed["output"]["sha256"].is_string(), "{}", entry.display());
     }
     for blob in cache_files(&ws, "blobs") {

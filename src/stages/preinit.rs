@@ -225,6 +225,67 @@ fn choose_init_func(facts: &ModuleFacts, config: &PreinitConfig) -> Result<Optio
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    fn config(max_memory: u64) -> PreinitConfig {
+        PreinitConfig {
+            enabled: Some(true),
+            init_func: None,
+            keep_init_func: false,
+            rename_funcs: BTreeMap::new(),
+            sandbox: Sandbox { timeout: std::time::Duration::from_secs(10), max_memory, wasi: None },
+        }
+    }
+
+    fn module(memories_and_tables: &str) -> Vec<u8> {
+        wat::parse_str(format!(
+            "(module {memories_and_tables} (export \"memory\" (memory 0)) (func (export \"wizer.initialize\")))"
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn the_memory_cap_counts_every_memory_and_table_of_the_instance() {
+        const PAGE: u64 = 64 << 10;
+        let cap = 64 * PAGE;
+        // Each memory alone fits; together they do not.
+        if let Err(error) = run(&module("(memory 40)"), &config(cap)) {
+            panic!("one memory under the cap: {error:#}");
+        }
+        let two = run(&module("(memory 40) (memory 40)"), &config(cap)).err().expect("over the cap").to_string();
+        assert!(two.contains("but the cap is") && two.contains("memories and tables together"), "{two}");
+        // A table's elements cost the host memory too.
+        let table = run(&module("(memory 1) (table 10000000 funcref)"), &config(cap)).err().expect("over").to_string();
+        assert!(table.contains("but the cap is"), "{table}");
+    }
+
+    #[test]
+    fn directory_digests_never_follow_links_out_of_the_grant() {
+        let grant = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("big"), "outside").unwrap();
+        std::os::unix::fs::symlink(outside.path().join("big"), grant.path().join("link")).unwrap();
+        let before = dir_digest(grant.path()).unwrap();
+        std::fs::write(outside.path().join("big"), "changed outside the grant").unwrap();
+        assert_eq!(dir_digest(grant.path()).unwrap(), before, "the link's target outside was not read");
+        std::fs::remove_file(grant.path().join("link")).unwrap();
+        std::os::unix::fs::symlink("elsewhere", grant.path().join("link")).unwrap();
+        assert_ne!(dir_digest(grant.path()).unwrap(), before, "the link's text counts");
+        // A FIFO is seen, never opened (opening one for reading would wait for a writer).
+        rustix::fs::mknodat(rustix::fs::CWD, &grant.path().join("fifo"), rustix::fs::FileType::Fifo, 0o600.into(), 0)
+            .unwrap();
+        dir_digest(grant.path()).unwrap();
+    }
+
+    #[test]
+    fn directory_digests_frame_each_entry() {
+        // The same bytes in a different split: one file `ab` holding `c`, or `a` holding `bc`.
+        let (one, two) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        std::fs::write(one.path().join("ab"), "c").unwrap();
+        std::fs::write(two.path().join("a"), "bc").unwrap();
+        assert_ne!(dir_digest(one.path()).unwrap(), dir_digest(two.path()).unwrap());
+    }
+
     #[test]
     fn directory_digests_see_empty_dirs_and_survive_symlink_loops() {
         let dir = tempfile::tempdir().unwrap();
