@@ -51,6 +51,9 @@ enum Command {
     /// Check an output directory against its manifest.json: sizes, sha256, integrity, that
     /// .br/.gz decode to their module, and no missing or extra files.
     Verify(VerifyArgs),
+    /// Write manifest.json.minisig: a minisign signature of the manifest (and so of every
+    /// artifact it names) that `verify --public-key` and hosts check.
+    Sign(SignArgs),
     /// Build, then measure what the build bought: bytes at every stage and on the wire, cold
     /// start raw vs shipped, each wasmtime engine, memory; writes report.html and report.json.
     Report(ReportArgs),
@@ -165,7 +168,31 @@ struct VerifyArgs {
     /// problems.
     #[arg(long)]
     allow_extra: bool,
+    /// Trust the manifest only with a good minisign signature (manifest.json.minisig) by this
+    /// key: a .pub file or its `RW...` line. Checked first; bad or missing exits 3.
+    #[arg(long, value_name = "FILE|KEY", conflicts_with = "manifest_sha256")]
+    public_key: Option<String>,
+    /// Trust the manifest only when its sha256 is HEX (a pinned manifest). Checked first.
+    #[arg(long, value_name = "HEX")]
+    manifest_sha256: Option<String>,
     /// Without a path: which guest and profile to find the output of, as for `build`.
+    #[command(flatten)]
+    build: BuildArgs,
+}
+
+#[derive(Args)]
+struct SignArgs {
+    /// The output directory or its manifest.json [default: the guest profile's output directory].
+    #[arg(value_name = "DIR|MANIFEST")]
+    path: Option<PathBuf>,
+    /// A minisign secret key file (`minisign -G` or `rsign generate` makes one); its password,
+    /// if any, from CARGO_WASMSHIP_SECRET_KEY_PASSWORD, or asked for on a terminal.
+    #[arg(long, value_name = "FILE")]
+    secret_key: PathBuf,
+    /// The comment the signature covers [default: the time, the file, the package and its version].
+    #[arg(long, value_name = "TEXT")]
+    trusted_comment: Option<String>,
+    /// Without a path: which guest and profile to sign the output of, as for `build`.
     #[command(flatten)]
     build: BuildArgs,
 }
@@ -412,8 +439,9 @@ pub fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<(), Fai
         Command::Ci { check, manifest_path } => {
             let cargo = CargoArgs { manifest_path, ..Default::default() };
             let (root, scope) = commands::ci::scope(&cargo).map_err(Failure::config)?;
+            let key = commands::ci::public_key(&cargo, &scope).map_err(Failure::config)?;
             let ui = crate::ui::Ui::new(false);
-            match commands::ci::run(&root, &scope, check).map_err(Failure::verify)? {
+            match commands::ci::run(&root, &scope, key.as_deref(), check).map_err(Failure::verify)? {
                 commands::ci::Outcome::Written(path) => ui.status("Wrote", &path.display().to_string()),
                 commands::ci::Outcome::Unchanged(path) => {
                     ui.status("Fresh", &format!("{} is up to date", path.display()))
@@ -431,9 +459,18 @@ pub fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<(), Fai
         }
         Command::Verify(args) => {
             let ui = crate::ui::Ui::new(false);
-            let allow_extra = args.allow_extra;
+            let root = trust_root(args.public_key.as_deref(), args.manifest_sha256.as_deref())?;
+            let options = commands::verify::VerifyOptions { root, allow_extra: args.allow_extra };
             let path = out_dir_or(args.path, args.build)?;
-            commands::verify::run(&path, &ui, allow_extra).map_err(Failure::verify)
+            commands::verify::run(&path, &ui, &options).map_err(Failure::verify)
+        }
+        Command::Sign(args) => {
+            let options =
+                commands::sign::SignOptions { secret_key: args.secret_key, trusted_comment: args.trusted_comment };
+            let path = out_dir_or(args.path, args.build)?;
+            let written = commands::sign::run(&path, &options).map_err(Failure::build)?;
+            crate::ui::Ui::new(false).status("Signed", &written.display().to_string());
+            Ok(())
         }
         Command::Report(args) => {
             let call = parse_call(args.call.as_deref())?;
@@ -491,6 +528,27 @@ fn out_dir_or(path: Option<PathBuf>, build: BuildArgs) -> Result<PathBuf, Failur
             Ok(crate::plan::locate(&request).map_err(Failure::config)?.out_dir)
         }
     }
+}
+
+/// What `verify` trusts a manifest on: a public key (a file or the key itself), a pinned
+/// sha256, or the directory.
+fn trust_root(
+    public_key: Option<&str>,
+    manifest_sha256: Option<&str>,
+) -> Result<wasmship_manifest::trust::TrustRoot, Failure> {
+    use wasmship_manifest::trust::TrustRoot;
+    let root = match (public_key, manifest_sha256) {
+        (Some(key), _) => {
+            let text = match std::path::Path::new(key).is_file() {
+                true => std::fs::read_to_string(key).map_err(|e| anyhow::anyhow!("reading {key}: {e}")),
+                false => Ok(key.to_string()),
+            };
+            text.and_then(|text| TrustRoot::public_key(&text).map_err(anyhow::Error::from))
+        }
+        (None, Some(sha256)) => TrustRoot::sha256(sha256).map_err(anyhow::Error::from),
+        (None, None) => Ok(TrustRoot::Directory),
+    };
+    root.map_err(|e| Failure::config(e.context("--public-key / --manifest-sha256")))
 }
 
 fn parse_call(call: Option<&str>) -> Result<Option<crate::call::CallSpec>, Failure> {

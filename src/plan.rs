@@ -35,6 +35,25 @@ pub struct Request {
     pub cache: CacheOptions,
 }
 
+impl Request {
+    /// What a plain `cargo wasmship build` would ask for this guest and profile: no overrides,
+    /// default cache. For commands that only need to know the guest's resolved profile.
+    pub fn plain(cargo: CargoArgs, profile: &str) -> Request {
+        Request {
+            cargo,
+            profile: profile.to_string(),
+            out_dir: None,
+            overrides: vec![],
+            extra_env: vec![],
+            extra_dirs: vec![],
+            jobs: None,
+            lock_timeout: Duration::from_secs(600),
+            quiet: true,
+            cache: CacheOptions { disabled: false, dir: None, max_bytes: 2 << 30 },
+        }
+    }
+}
+
 /// Stage cache options.
 #[derive(Clone)]
 pub struct CacheOptions {
@@ -171,6 +190,7 @@ pub fn plan(request: &Request, ui: &Ui) -> Result<Plan> {
         bindings: profile.host_bindings.clone(),
         name: name.clone(),
         go_package: profile.go_package.clone(),
+        public_key: profile.public_key.clone(),
     };
     Ok(Plan {
         guest,

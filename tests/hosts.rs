@@ -4,106 +4,10 @@
 //! like the raw guest after its init, and refuses what it must.
 mod common;
 
-use cargo_wasmship::manifest::Manifest;
-use common::{expected_answers, Answers, Fixture};
-use std::path::{Path, PathBuf};
+use common::hosts::{answers_from, build, calls, host_args, run, rust_host, stdout_json};
+use common::{expected_answers, Fixture};
+use std::path::Path;
 use std::process::{Command, Output};
-use std::sync::OnceLock;
-
-/// Builds the example host once per test run, in its own target directory: its wasmtime
-/// must not share features with the tool's.
-fn rust_host() -> &'static Path {
-    static HOST: OnceLock<PathBuf> = OnceLock::new();
-    HOST.get_or_init(|| {
-        let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/rust-host");
-        let target_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("rust-host");
-        let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-            .args(["build", "--locked", "--quiet", "--manifest-path"])
-            .arg(example.join("Cargo.toml"))
-            .arg("--target-dir")
-            .arg(&target_dir)
-            .status()
-            .expect("cargo runs");
-        assert!(status.success(), "examples/rust-host builds");
-        // The host really is runtime-only: no compiler in its dependency graph.
-        let tree = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-            .args(["tree", "--locked", "--edges", "normal", "--manifest-path"])
-            .arg(example.join("Cargo.toml"))
-            .output()
-            .expect("cargo tree runs");
-        let tree = String::from_utf8_lossy(&tree.stdout);
-        assert!(tree.contains("wasmtime v48"), "{tree}");
-        for compiler in ["cranelift-codegen", "winch-codegen", "wasmtime-internal-cranelift"] {
-            assert!(!tree.contains(compiler), "the example host has a compiler ({compiler}):\n{tree}");
-        }
-        target_dir.join("debug/rust-host")
-    })
-}
-
-fn build(fixture: Fixture, out: &Path, extra: &[&str]) -> Manifest {
-    let output = common::wasmship()
-        .args(["build", "-q", "--manifest-path"])
-        .arg(fixture.manifest())
-        .arg("--out-dir")
-        .arg(out)
-        .arg("--cache-dir")
-        .arg(Path::new(env!("CARGO_TARGET_TMPDIR")).join("hosts-cache"))
-        .args(extra)
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    Manifest::read(&out.join("manifest.json")).unwrap()
-}
-
-/// (name in `expected_answers`, call as the hosts take it) for every question of a fixture.
-fn calls(fixture: Fixture) -> Vec<(String, String)> {
-    expected_answers(fixture)
-        .into_iter()
-        .map(|(name, _)| {
-            let call = match name.split_once('(') {
-                // `word_count(the)`: the fixture names the word without quotes.
-                Some(("word_count", word)) => format!("word_count(\"{}", word.replacen(')', "\")", 1)),
-                Some(_) => name.clone(),
-                None => format!("{name}()"),
-            };
-            (name, call)
-        })
-        .collect()
-}
-
-fn run(program: &Path, args: &[String]) -> Output {
-    Command::new(program).args(args).output().unwrap_or_else(|e| panic!("running {}: {e}", program.display()))
-}
-
-/// The answers a host printed, renamed to the fixture's names, in the fixture's order.
-fn answers_from(stdout: &[u8], fixture: Fixture) -> Answers {
-    let report: serde_json::Value = serde_json::from_slice(stdout).expect("host prints JSON");
-    let printed: Vec<(String, i64)> = report["answers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|pair| (pair[0].as_str().unwrap().to_string(), pair[1].as_i64().unwrap()))
-        .collect();
-    calls(fixture)
-        .into_iter()
-        .map(|(name, call)| {
-            let value = printed.iter().find(|(c, _)| *c == call).unwrap_or_else(|| panic!("no answer to {call}")).1;
-            (name, value)
-        })
-        .collect()
-}
-
-fn host_args(dir: &Path, fixture: Fixture, extra: &[&str]) -> Vec<String> {
-    let mut args = vec![dir.display().to_string()];
-    args.extend(extra.iter().map(|s| s.to_string()));
-    args.extend(calls(fixture).into_iter().map(|(_, call)| call));
-    args
-}
-
-fn stdout_json(output: &Output) -> serde_json::Value {
-    assert!(output.status.success(), "host failed:\n{}", String::from_utf8_lossy(&output.stderr));
-    serde_json::from_slice(&output.stdout).unwrap()
-}
 
 #[test]
 fn runtime_only_host_loads_each_fixtures_cwasm_and_answers_like_the_raw_guest() {
@@ -296,7 +200,7 @@ fn go_embed_compiles_embeds_the_module_and_checks_it() {
     let module = dir.path().join("gohost");
     let package = module.join("shipped");
     std::fs::create_dir_all(&package).unwrap();
-    for file in ["wasmship_embed.go", wasm.file.as_str()] {
+    for file in ["wasmship_embed.go", wasm.file.as_str(), "manifest.json"] {
         std::fs::create_dir_all(package.join(file).parent().unwrap()).unwrap();
         std::fs::copy(out.join(file), package.join(file)).unwrap();
     }

@@ -5,5 +5,6 @@ pub mod init;
 pub mod new;
 pub mod report;
 pub mod serve;
+pub mod sign;
 pub mod stage;
 pub mod verify;

@@ -108,22 +108,24 @@ fn measure(plan: &crate::plan::Plan, outcome: &super::build::Outcome, options: &
     let shipped_dir = wasmship_host::Shipped::open(&outcome.out_dir)?;
     let shipped = shipped_dir.read_verified(wasm)?;
     // The bytes measured are the bytes checked: read once, against the manifest's sha256.
-    let cwasm = {
+    let cwasm_artifact = {
         let engine = wasmtime::Engine::new(&shipped_dir.engine_config()?).map_err(|e| anyhow::anyhow!("{e:?}"))?;
         match shipped_dir.load(&engine)?.source {
             wasmship_host::Source::Precompiled { file, .. } => {
-                let artifact = manifest.artifacts.iter().find(|a| a.file == file).context("the loaded .cwasm")?;
-                Some(shipped_dir.read_verified(artifact)?)
+                Some(manifest.artifacts.iter().find(|a| a.file == file).context("the loaded .cwasm")?)
             }
             wasmship_host::Source::Compiled { .. } => None,
         }
     };
+    let cwasm = cwasm_artifact.map(|artifact| shipped_dir.read_verified(artifact)).transpose()?;
+    let open_cwasm = cwasm_artifact.map(|artifact| move || shipped_dir.open_verified(artifact));
     let preinit = manifest.stages.iter().find(|s| s.stage == Stage::Preinit);
     let init_func = preinit.filter(|s| s.ran).and_then(|s| s.settings["init-func"].as_str()).map(str::to_string);
     let subject = measure::Subject {
         raw: &raw,
         shipped: &shipped,
         cwasm: cwasm.as_deref(),
+        open_cwasm: open_cwasm.as_ref().map(|open| open as &dyn Fn() -> Result<std::fs::File>),
         engine: &manifest.engine,
         init_func,
         sandbox: &plan.preinit.sandbox,

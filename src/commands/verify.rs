@@ -7,6 +7,7 @@ use anyhow::{bail, Context, Result};
 use std::collections::BTreeSet;
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use wasmship_manifest::trust::{TrustRoot, SIGNATURE_FILE};
 
 /// One thing wrong with an output directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,9 +39,12 @@ pub fn manifest_path(target: &Path) -> PathBuf {
 /// is decompressed no further than the module it names holds on disk: the manifest says what
 /// to expect, never how much work to do.
 pub fn check(manifest_file: &Path) -> Result<(Manifest, Vec<Problem>)> {
-    let text = wasmship_manifest::files::read_regular(manifest_file, wasmship_manifest::MAX_MANIFEST_BYTES)
-        .with_context(|| format!("reading {}", manifest_file.display()))?;
-    let manifest = Manifest::parse(&String::from_utf8_lossy(&text))?;
+    let (manifest, _) = wasmship_manifest::trust::read(manifest_file, &TrustRoot::Directory)?;
+    check_manifest(manifest_file, manifest)
+}
+
+/// [`check`], with the manifest already read (through a trust root) from `manifest_file`.
+pub fn check_manifest(manifest_file: &Path, manifest: Manifest) -> Result<(Manifest, Vec<Problem>)> {
     let dir = match manifest_file.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent,
         _ => Path::new("."),
@@ -48,9 +52,9 @@ pub fn check(manifest_file: &Path) -> Result<(Manifest, Vec<Problem>)> {
     let mut problems = Vec::new();
     let mut listed = BTreeSet::new();
     listed.insert(manifest_file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
-    // `cargo wasmship report` writes these beside the manifest: measurements, not artifacts.
-    for report in [crate::commands::report::JSON_FILE, crate::commands::report::HTML_FILE] {
-        listed.insert(report.to_string());
+    // Beside the manifest: `report`'s measurements and `sign`'s signature, not artifacts.
+    for own in [crate::commands::report::JSON_FILE, crate::commands::report::HTML_FILE, SIGNATURE_FILE] {
+        listed.insert(own.to_string());
     }
 
     for artifact in &manifest.artifacts {
@@ -177,9 +181,18 @@ fn check_decoding(
     }
 }
 
-/// The command: prints each problem and fails when there is any. With `allow_extra`, files
-/// the manifest does not list (ones you added beside the artifacts) are named, not problems.
-pub fn run(target: &Path, ui: &crate::ui::Ui, allow_extra: bool) -> Result<()> {
+/// What `verify` is asked to do beyond checking the directory against its manifest.
+pub struct VerifyOptions {
+    /// What the manifest must be trusted on (checked first).
+    pub root: TrustRoot,
+    /// Files the manifest does not list (ones you added beside the artifacts) are named, not
+    /// problems.
+    pub allow_extra: bool,
+}
+
+/// The command: checks the manifest against the trust root first, then prints each problem
+/// and fails when there is any.
+pub fn run(target: &Path, ui: &crate::ui::Ui, options: &VerifyOptions) -> Result<()> {
     let path = manifest_path(target);
     if !path.is_file() {
         bail!(
@@ -188,8 +201,28 @@ pub fn run(target: &Path, ui: &crate::ui::Ui, allow_extra: bool) -> Result<()> {
             path.display()
         );
     }
-    let (manifest, mut problems) = check(&path).with_context(|| format!("verifying {}", target.display()))?;
-    if allow_extra {
+    // The signature or pin first, on the exact bytes then checked: an untrusted manifest's
+    // artifacts are not even looked at.
+    let manifest = match wasmship_manifest::trust::read(&path, &options.root) {
+        Ok((manifest, _)) => manifest,
+        Err(error @ wasmship_manifest::trust::TrustError::Read(_)) => {
+            return Err(error).with_context(|| format!("verifying {}", target.display()))
+        }
+        Err(error) => {
+            let message = format!(
+                "{}: {error}\n  help: do not deploy this directory; rebuild and sign it (`cargo wasmship sign`), \
+                 or check the key or digest you gave",
+                path.display()
+            );
+            return Err(crate::exit::ProblemsFound(message).into());
+        }
+    };
+    if !matches!(options.root, TrustRoot::Directory) {
+        ui.status("Trusted", &format!("{} ({})", path.display(), options.root.describe()));
+    }
+    let (manifest, mut problems) =
+        check_manifest(&path, manifest).with_context(|| format!("verifying {}", target.display()))?;
+    if options.allow_extra {
         let (extra, rest): (Vec<Problem>, Vec<Problem>) = problems.into_iter().partition(|p| p.what == EXTRA);
         problems = rest;
         if !extra.is_empty() {

@@ -37,6 +37,7 @@ pub const KEYS: &[Key] = &[
     Key { name: "host-bindings", expects: "a list of `go`/`node`", doc: "generated host code: `go` (wasmship_embed.go), `node` (<name>.node.mjs)" },
     Key { name: "deploy", expects: "a list of `nginx`, `caddy`, `headers`, `s3`", doc: "server and CDN configurations for the web files (deploy/, web/_headers)" },
     Key { name: "web-path", expects: "a URL path that starts and ends with `/`", doc: "where `web/` is published (default `/`)" },
+    Key { name: "public-key", expects: "a minisign public key (its `RW...` line)", doc: "the key `cargo wasmship sign` signs with: generated hosts refuse unsigned outputs, `ci` signs" },
     Key { name: "go-package", expects: "a Go identifier", doc: "package name of wasmship_embed.go (default: the artifact name)" },
     Key { name: "compress", expects: "a list of `br`/`gz` or false", doc: "pre-compressed variants of the .wasm (default `[\"br\", \"gz\"]`)" },
     Key { name: "brotli-quality", expects: "an integer 0-11", doc: "brotli quality (default 11)" },

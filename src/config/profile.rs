@@ -126,6 +126,9 @@ pub struct Profile {
     pub host_bindings: Vec<HostBinding>,
     /// Go package name of `wasmship_embed.go` (default: the artifact name as an identifier).
     pub go_package: Option<String>,
+    /// The minisign public key (`RW...`) the outputs are signed with: the generated hosts
+    /// refuse what it did not sign, and `ci` adds a signing step.
+    pub public_key: Option<String>,
     pub deploy: Vec<DeployTarget>,
     /// The URL path `web/` is published at, `/`-terminated.
     pub web_path: String,
@@ -187,6 +190,7 @@ impl Default for Profile {
             memory_cap: None,
             host_bindings: vec![],
             go_package: None,
+            public_key: None,
             deploy: vec![],
             web_path: "/".into(),
             compress: vec![Encoding::Brotli, Encoding::Gzip],
@@ -277,6 +281,11 @@ impl Profile {
                 let path = string(value)
                     .filter(|p| p.starts_with('/') && p.ends_with('/') && !p.contains("..") && !p.contains('"'));
                 self.web_path = path.ok_or_else(bad)?;
+            }
+            "public-key" => {
+                let key = string(value).map(|k| k.trim().to_string());
+                let valid = key.filter(|k| wasmship_manifest::trust::TrustRoot::public_key(k).is_ok());
+                self.public_key = Some(valid.ok_or_else(bad)?);
             }
             "go-package" => {
                 let name = string(value).filter(|n| is_go_identifier(n));

@@ -6,7 +6,8 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 /// Files beside the artifacts that this tool writes: the manifest, and `report`'s output.
-pub const OWN_FILES: &[&str] = &[crate::manifest::FILE_NAME, "report.json", "report.html"];
+pub const OWN_FILES: &[&str] =
+    &[crate::manifest::FILE_NAME, "report.json", "report.html", wasmship_manifest::trust::SIGNATURE_FILE];
 
 /// The files (relative, `/`-separated) the manifest at `dir` lists, with their sha256. A
 /// manifest of another schema version counts by its `artifacts[].file` and `sha256` fields.

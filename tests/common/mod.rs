@@ -2,6 +2,7 @@
 //! guest (raw, pre-initialized, optimized, stripped, precompiled) the same questions.
 #![allow(dead_code)]
 
+pub mod hosts;
 pub mod peers;
 
 use cargo_wasmship::config::GuestTarget;

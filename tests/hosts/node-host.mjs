@@ -5,7 +5,9 @@ const [loaderPath, ...calls] = process.argv.slice(2);
 const loader = await import(new URL(loaderPath, `file://${process.cwd()}/`).href);
 
 // WASI guests import WASI; their exports answer from the snapshot without calling it.
-const module = await loader.wasmModule();
+// WASMSHIP_MANIFEST_SHA256 pins manifest.json (the loader checks its own public key, if any).
+const pin = process.env.WASMSHIP_MANIFEST_SHA256;
+const module = await loader.wasmModule(pin ? { manifestSha256: pin } : {});
 const imports = {};
 for (const { module: name, name: field, kind } of WebAssembly.Module.imports(module)) {
   if (kind !== "function") continue;

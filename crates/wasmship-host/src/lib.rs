@@ -2,7 +2,9 @@
 //!
 //! ```no_run
 //! # fn main() -> anyhow::Result<()> {
-//! let shipped = wasmship_host::Shipped::open("dist/manifest.json")?;
+//! # let public_key = "RWQ...";
+//! // Trust the manifest on its signature (or `open_pinned` on its sha256):
+//! let shipped = wasmship_host::Shipped::open_signed("dist/manifest.json", public_key)?;
 //! let engine = wasmtime::Engine::new(&shipped.engine_config()?)?;
 //! let loaded = shipped.load(&engine)?; // the best .cwasm this CPU runs, sha256-checked
 //! let linker = wasmtime::Linker::<()>::new(&engine);
@@ -11,11 +13,21 @@
 //! # Ok(()) }
 //! ```
 //!
+//! A `.cwasm` is native code, loaded with `unsafe`: what it runs is what the manifest names.
+//! So the manifest is read through a trust root first ([`wasmship_manifest::trust`]):
+//! [`Shipped::open_signed`] (a minisign signature by the build's key), [`Shipped::open_pinned`]
+//! (the manifest's sha256, pinned by the host), or [`Shipped::open`], which trusts the
+//! directory as much as the host binary itself: use it only where no one else can write it.
+//!
 //! The manifest records the engine the `.cwasm` files were compiled for; [`Shipped::engine_config`]
 //! rebuilds that `Config` and [`Shipped::check_engine`] names every setting a hand-built one
-//! gets wrong. [`Shipped::load`] verifies a file's sha256 before the `unsafe` deserialize, and
-//! falls back to compiling the verified `.wasm` when the host has a compiler (the `compiler`
-//! feature) and no `.cwasm` fits.
+//! gets wrong. [`Shipped::load`] opens a `.cwasm` (a regular file under a size ceiling, never a
+//! link), hashes the opened handle against the manifest, and deserializes that same handle:
+//! wasmtime maps the file copy-on-write, with no second copy in memory. That assumes the file
+//! does not change once opened (wasmtime reads code from the mapping later): where someone else
+//! may write the file meanwhile, set [`LoadOptions::from_bytes`], which deserializes the checked
+//! bytes themselves. With no `.cwasm` that fits, it compiles the checked `.wasm` when the host
+//! has a compiler (the `compiler` feature).
 pub mod call;
 pub mod cpu;
 pub mod engine;
@@ -25,13 +37,17 @@ pub use wasmship_manifest as manifest;
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-use wasmship_manifest::{digest::sha256_hex, Artifact, Manifest, PrecompiledInfo};
+use wasmship_manifest::digest::Digests;
+use wasmship_manifest::trust::TrustRoot;
+use wasmship_manifest::{files, Artifact, Manifest, PrecompiledInfo, MAX_ARTIFACT_BYTES};
 use wasmtime::{Config, Engine, Module};
 
 /// A build's output directory, opened through its manifest.
 pub struct Shipped {
     dir: PathBuf,
     manifest: Manifest,
+    /// What vouched for the manifest: `signed`, `pinned` or `the directory`.
+    trusted_on: &'static str,
 }
 
 /// Where the loaded module came from.
@@ -61,30 +77,59 @@ pub struct Loaded {
     pub load_time: Duration,
 }
 
-/// How [`Shipped::load_with`] decides what this machine's CPU has.
+/// How [`Shipped::load_with`] picks and loads a `.cwasm`.
 #[derive(Clone, Copy)]
 pub struct LoadOptions {
     /// Answers "does this CPU have feature X" (detection names, see [`cpu::FEATURES`]).
     /// Defaults to [`cpu::detect`]; give the same function to wasmtime with
     /// `Config::detect_host_feature` when replacing it.
     pub cpu_has: fn(&str) -> Option<bool>,
+    /// Deserialize a copy of the checked bytes instead of mapping the checked file: for
+    /// directories someone else may write while the module is in use.
+    pub from_bytes: bool,
 }
 
 impl Default for LoadOptions {
     fn default() -> Self {
-        LoadOptions { cpu_has: cpu::detect }
+        LoadOptions { cpu_has: cpu::detect, from_bytes: false }
     }
 }
 
 impl Shipped {
-    /// Opens an output directory or its `manifest.json`. Refuses manifests of a schema
-    /// version this crate does not know.
+    /// Opens an output directory or its `manifest.json`, trusting whatever the directory
+    /// holds: as much as the host binary itself. Use it only for a directory no one else can
+    /// write; elsewhere use [`Shipped::open_signed`] or [`Shipped::open_pinned`]. Refuses
+    /// manifests of a schema version this crate does not know.
     pub fn open(path: impl AsRef<Path>) -> Result<Shipped> {
-        let path = path.as_ref();
-        let file = if path.is_dir() { path.join(wasmship_manifest::FILE_NAME) } else { path.to_path_buf() };
-        let manifest = Manifest::read(&file).with_context(|| format!("reading {}", file.display()))?;
-        let dir = file.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
-        Ok(Shipped { dir, manifest })
+        Shipped::open_with(path.as_ref(), &TrustRoot::Directory)
+    }
+
+    /// Opens an output directory whose `manifest.json.minisig` is a good minisign signature
+    /// by `public_key` (its `RW...` line, or a `.pub` file's text); anything else is refused.
+    pub fn open_signed(path: impl AsRef<Path>, public_key: &str) -> Result<Shipped> {
+        Shipped::open_with(path.as_ref(), &TrustRoot::public_key(public_key)?)
+    }
+
+    /// Opens an output directory whose `manifest.json` has exactly this sha256 (64 hex digits).
+    pub fn open_pinned(path: impl AsRef<Path>, manifest_sha256: &str) -> Result<Shipped> {
+        Shipped::open_with(path.as_ref(), &TrustRoot::sha256(manifest_sha256)?)
+    }
+
+    /// Opens an output directory through `root`.
+    pub fn open_with(path: &Path, root: &TrustRoot) -> Result<Shipped> {
+        let file = wasmship_manifest::trust::manifest_file(path);
+        let (manifest, _) = wasmship_manifest::trust::read(&file, root)
+            .with_context(|| format!("opening {} ({})", file.display(), root.describe()))?;
+        let dir = match file.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        Ok(Shipped { dir, manifest, trusted_on: root.describe() })
+    }
+
+    /// What vouched for the manifest: `signed`, `pinned` or `the directory`.
+    pub fn trusted_on(&self) -> &'static str {
+        self.trusted_on
     }
 
     pub fn manifest(&self) -> &Manifest {
@@ -156,8 +201,13 @@ impl Shipped {
                 continue;
             }
             let started = Instant::now();
-            let bytes = match self.read_verified(artifact) {
-                Ok(bytes) => bytes,
+            let checked = if options.from_bytes {
+                self.read_verified(artifact).map(Checked::Bytes)
+            } else {
+                self.open_verified(artifact).map(Checked::File)
+            };
+            let checked = match checked {
+                Ok(checked) => checked,
                 Err(error) => {
                     skipped.push(Skipped { file: artifact.file.clone(), why: format!("{error:#}") });
                     continue;
@@ -165,10 +215,15 @@ impl Shipped {
             };
             let verify_time = started.elapsed();
             let started = Instant::now();
-            // SAFETY: the bytes are exactly the ones the manifest's sha256 names, written by
-            // cargo-wasmship's precompile stage for this engine profile; wasmtime checks the
-            // engine compatibility recorded in them before using any code.
-            match unsafe { Module::deserialize(engine, &bytes) } {
+            // SAFETY: what is deserialized is exactly what the manifest's sha256 names (the
+            // opened file was hashed through the same handle; see the crate docs for what a
+            // mapped file assumes), and the manifest was read through the caller's trust root.
+            // wasmtime checks the engine compatibility recorded in it before using any code.
+            let module = match checked {
+                Checked::File(file) => unsafe { Module::deserialize_open_file(engine, file) },
+                Checked::Bytes(bytes) => unsafe { Module::deserialize(engine, &bytes) },
+            };
+            match module {
                 Ok(module) => {
                     return Ok(Loaded {
                         module,
@@ -215,22 +270,50 @@ impl Shipped {
 
     /// An artifact's bytes, refused unless they match the manifest's size and sha256.
     pub fn read_verified(&self, artifact: &Artifact) -> Result<Vec<u8>> {
-        if artifact.file.contains("..") || Path::new(&artifact.file).is_absolute() {
-            bail!("{}: file name leaves the output directory; refusing to read it", artifact.file);
+        let (path, file, len) = self.open_artifact(artifact)?;
+        let mut bytes = Vec::with_capacity(len as usize);
+        std::io::Read::read_to_end(&mut std::io::Read::take(&file, len + 1), &mut bytes)
+            .with_context(|| format!("reading {}", path.display()))?;
+        let found = Digests::of_reader(&bytes[..]).with_context(|| format!("reading {}", path.display()))?;
+        self.check_digests(artifact, &path, &found)?;
+        Ok(bytes)
+    }
+
+    /// An artifact's open file, refused unless what was read through that very handle matches
+    /// the manifest's size and sha256.
+    pub fn open_verified(&self, artifact: &Artifact) -> Result<std::fs::File> {
+        let (path, file, len) = self.open_artifact(artifact)?;
+        let found = Digests::of_reader(std::io::Read::take(&file, len + 1))
+            .with_context(|| format!("reading {}", path.display()))?;
+        self.check_digests(artifact, &path, &found)?;
+        Ok(file)
+    }
+
+    /// Opens an artifact: its name must follow the one rule for artifact names, and the file
+    /// must be a regular file within the ceiling, checked before anything is read.
+    fn open_artifact(&self, artifact: &Artifact) -> Result<(PathBuf, std::fs::File, u64)> {
+        if let Err(why) = wasmship_manifest::check_file_name(&artifact.file) {
+            bail!("{why}; refusing to read it");
         }
         let path = self.dir.join(&artifact.file);
-        let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-        let sha256 = sha256_hex(&bytes);
-        if bytes.len() as u64 != artifact.bytes || sha256 != artifact.sha256 {
+        let ceiling = artifact.bytes.min(MAX_ARTIFACT_BYTES);
+        let (file, len) =
+            files::open_regular(&path, ceiling).with_context(|| format!("{}: refusing to read it", path.display()))?;
+        Ok((path, file, len))
+    }
+
+    fn check_digests(&self, artifact: &Artifact, path: &Path, found: &Digests) -> Result<()> {
+        if found.bytes != artifact.bytes || found.sha256 != artifact.sha256 {
             bail!(
-                "{} does not match manifest.json (sha256 {sha256}, {} bytes; manifest says {}, {} bytes): refusing to load it",
+                "{} does not match manifest.json (sha256 {}, {} bytes; manifest says {}, {} bytes): refusing to load it",
                 path.display(),
-                bytes.len(),
+                found.sha256,
+                found.bytes,
                 artifact.sha256,
                 artifact.bytes
             );
         }
-        Ok(bytes)
+        Ok(())
     }
 
     #[cfg(feature = "compiler")]
@@ -280,6 +363,12 @@ impl Shipped {
         }
         anyhow::anyhow!(message)
     }
+}
+
+/// A checked `.cwasm`: its open file, or a copy of its bytes.
+enum Checked {
+    File(std::fs::File),
+    Bytes(Vec<u8>),
 }
 
 /// Whether a `.cwasm` triple names this machine's architecture and operating system.

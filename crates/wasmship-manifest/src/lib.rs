@@ -9,6 +9,7 @@
 pub mod digest;
 pub mod engine;
 pub mod files;
+pub mod trust;
 
 pub use engine::{compatibility_id, EngineProfile, EngineSettings};
 pub use files::check_file_name;

@@ -39,6 +39,9 @@ struct Args {
     epoch: bool,
     compile_wasm: bool,
     requests: usize,
+    public_key: Option<String>,
+    manifest_sha256: Option<String>,
+    from_bytes: bool,
     /// (as written, parsed)
     calls: Vec<(String, CallSpec)>,
 }
@@ -59,7 +62,13 @@ fn run() -> Result<()> {
         return Ok(());
     }
     let args = parse(raw.collect())?;
-    let shipped = Shipped::open(&args.dir)?;
+    // The manifest is read through a trust root: a signature, a pinned digest, or (without
+    // either) the directory itself.
+    let shipped = match (&args.public_key, &args.manifest_sha256) {
+        (Some(key), _) => Shipped::open_signed(&args.dir, key)?,
+        (None, Some(sha256)) => Shipped::open_pinned(&args.dir, sha256)?,
+        (None, None) => Shipped::open(&args.dir)?,
+    };
 
     let mut config = if args.engine_from_manifest { shipped.engine_config()? } else { Config::new() };
     if args.epoch {
@@ -72,7 +81,7 @@ fn run() -> Result<()> {
     let engine = Engine::new(&config).map_err(wt)?;
     shipped.check_engine(&engine)?;
 
-    let mut loaded = shipped.load_with(&engine, &LoadOptions { cpu_has })?;
+    let mut loaded = shipped.load_with(&engine, &LoadOptions { cpu_has, from_bytes: args.from_bytes })?;
     if args.compile_wasm {
         compile_instead(&shipped, &engine, &mut loaded)?;
     }
@@ -116,6 +125,8 @@ fn run() -> Result<()> {
     };
     let skipped: Vec<_> = loaded.skipped.iter().map(|s| json!([s.file, s.why])).collect();
     let report = json!({
+        "trusted_on": shipped.trusted_on(),
+        "loaded_from": if args.from_bytes { "bytes" } else { "file" },
         "source": source,
         "skipped": skipped,
         "verify_ms": ms(loaded.verify_time),
@@ -151,6 +162,9 @@ fn parse(raw: Vec<String>) -> Result<Args> {
         epoch: false,
         compile_wasm: false,
         requests: 1,
+        public_key: None,
+        manifest_sha256: None,
+        from_bytes: false,
         calls: vec![],
     };
     let mut hidden = Vec::new();
@@ -162,12 +176,18 @@ fn parse(raw: Vec<String>) -> Result<Args> {
             "--compile-wasm" => args.compile_wasm = true,
             "--hide-cpu-feature" => hidden.push(it.next().context("--hide-cpu-feature needs a feature")?),
             "--requests" => args.requests = it.next().context("--requests needs N")?.parse()?,
+            "--public-key" => args.public_key = Some(it.next().context("--public-key needs a key")?),
+            "--manifest-sha256" => args.manifest_sha256 = Some(it.next().context("--manifest-sha256 needs a sha256")?),
+            "--from-bytes" => args.from_bytes = true,
             _ if args.dir.is_empty() => args.dir = arg,
             _ => args.calls.push((arg.clone(), CallSpec::parse(&arg)?)),
         }
     }
     if args.dir.is_empty() {
-        bail!("usage: rust-host DIR [--engine manifest|default] [--epoch] [--hide-cpu-feature F]... [--requests N] CALL...");
+        bail!(
+            "usage: rust-host DIR [--public-key KEY | --manifest-sha256 HEX] [--from-bytes] [--engine manifest|default] \
+             [--epoch] [--hide-cpu-feature F]... [--requests N] CALL..."
+        );
     }
     let _ = HIDDEN.set(hidden);
     Ok(args)

@@ -33,8 +33,10 @@ fn ms(started: Instant) -> f64 {
 pub struct Subject<'a> {
     pub raw: &'a [u8],
     pub shipped: &'a [u8],
-    /// The `.cwasm` this machine would load, if any.
+    /// The `.cwasm` this machine would load, if any, checked against the manifest.
     pub cwasm: Option<&'a [u8]>,
+    /// Opens that `.cwasm` and checks it through the opened handle, for the mapped load.
+    pub open_cwasm: Option<&'a dyn Fn() -> Result<std::fs::File>>,
     pub engine: &'a EngineProfile,
     /// The init export the raw module needs called (none when pre-init did not run).
     pub init_func: Option<String>,
@@ -49,7 +51,11 @@ pub struct Subject<'a> {
 pub struct Startup {
     pub compile_raw: Stats,
     pub compile_shipped: Stats,
+    /// `Module::deserialize` of the checked bytes.
     pub deserialize_cwasm: Option<Stats>,
+    /// `Module::deserialize_open_file` of the checked, opened file: a mapped, copy-on-write
+    /// image instead of a copy (what `wasmship-host` does by default).
+    pub deserialize_cwasm_file: Option<Stats>,
     pub instantiate_raw: Stats,
     pub instantiate_shipped: Stats,
     /// Running the init export on a fresh raw instance: what pre-init saves every instance.
@@ -231,6 +237,18 @@ pub fn startup(subject: &Subject<'_>) -> Result<Startup> {
             })
         })
         .transpose()?;
+    let deserialize_cwasm_file = subject
+        .open_cwasm
+        .map(|open| {
+            timed(reps, || {
+                let file = open()?;
+                let started = Instant::now();
+                // SAFETY: the file was checked against the manifest through this very handle.
+                unsafe { Module::deserialize_open_file(&engine, file) }.map_err(wt)?;
+                Ok(ms(started))
+            })
+        })
+        .transpose()?;
     let raw = Boxed::new(subject.engine, subject.raw, subject.sandbox)?;
     let shipped = Factory::new(&engine, &Module::new(&engine, subject.shipped).map_err(wt)?)?;
     let instantiate_raw = timed(reps, || raw.instance().map(|(_, _, t)| t))?;
@@ -278,6 +296,7 @@ pub fn startup(subject: &Subject<'_>) -> Result<Startup> {
         compile_raw,
         compile_shipped,
         deserialize_cwasm,
+        deserialize_cwasm_file,
         instantiate_raw,
         instantiate_shipped,
         init_raw,

@@ -126,7 +126,8 @@ fn startup_rows(report: &Report) -> Vec<(String, Stats)> {
     [
         stats_row("compile raw .wasm", Some(s.compile_raw)),
         stats_row("compile shipped .wasm", Some(s.compile_shipped)),
-        stats_row("deserialize .cwasm", s.deserialize_cwasm),
+        stats_row("deserialize .cwasm (from bytes)", s.deserialize_cwasm),
+        stats_row("deserialize .cwasm (mapped file)", s.deserialize_cwasm_file),
         stats_row("instantiate raw", Some(s.instantiate_raw)),
         stats_row("instantiate shipped", Some(s.instantiate_shipped)),
         stats_row("init on raw (saved by pre-init)", s.init_raw),

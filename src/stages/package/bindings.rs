@@ -14,6 +14,8 @@ pub struct BindingConfig {
     /// Artifact base name, e.g. `url_filter`.
     pub name: String,
     pub go_package: Option<String>,
+    /// The minisign public key outputs are signed with: the bindings refuse what it did not sign.
+    pub public_key: Option<String>,
 }
 
 pub use super::Generated;
@@ -31,18 +33,33 @@ pub fn generate(manifest: &Manifest, config: &BindingConfig) -> Result<Vec<Gener
         ("wasm_file", wasm.file.clone()),
         ("sha256", wasm.sha256.clone()),
     ];
+    let key = config.public_key.clone().unwrap_or_default();
     let mut out = Vec::new();
     for binding in &config.bindings {
         let (template, file, kind, media_type, extra) = match binding {
             HostBinding::Go => {
                 let package = config.go_package.clone().unwrap_or_else(|| go_package_name(&config.name));
-                let extra = vec![("package", package), ("memory_cap", memory_cap.unwrap_or(0).to_string())];
+                let signature_embed = if key.is_empty() {
+                    "// Signature is empty: the profile sets no `public-key` (CheckSigned fails).\nvar Signature []byte"
+                } else {
+                    "// Signature is manifest.json.minisig, the build's signature of Manifest.\n//\n//go:embed manifest.json.minisig\nvar Signature []byte"
+                };
+                let signed = !key.is_empty();
+                let extra = vec![
+                    ("package", package),
+                    ("memory_cap", memory_cap.unwrap_or(0).to_string()),
+                    ("public_key", key.clone()),
+                    ("signature_embed", signature_embed.to_string()),
+                    ("signature_doc", if signed { ", signed by the build's key" } else { "" }.to_string()),
+                    ("signature_files", if signed { " and manifest.json.minisig" } else { "" }.to_string()),
+                ];
                 (GO_TEMPLATE, GO_FILE.to_string(), ArtifactKind::GoEmbed, "text/x-go", extra)
             }
             HostBinding::Node => {
                 let file = format!("{}.node.mjs", config.name);
                 let cap = memory_cap.map_or_else(|| "null".to_string(), |c| c.to_string());
-                let extra = vec![("self_file", file.clone()), ("memory_cap_js", cap)];
+                let key_js = if key.is_empty() { "null".to_string() } else { format!("\"{key}\"") };
+                let extra = vec![("self_file", file.clone()), ("memory_cap_js", cap), ("public_key_js", key_js)];
                 (NODE_TEMPLATE, file, ArtifactKind::NodeLoader, "text/javascript", extra)
             }
         };
