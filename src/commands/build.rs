@@ -420,6 +420,12 @@ fn produce(
             fresh: true,
         });
     }
+    // Every reader applies one rule to artifact names; what the build writes must pass it.
+    for artifact in &manifest.artifacts {
+        if let Err(why) = wasmship_manifest::check_file_name(&artifact.file) {
+            anyhow::bail!("artifact `{}` would get an unsafe file name: {why} (package stage)", artifact.name);
+        }
+    }
     let staging = Staging::begin(out_dir)?;
     for (i, (artifact, source)) in manifest.artifacts.iter().zip(&sources).enumerate() {
         match source {

@@ -41,8 +41,7 @@ const SIGN_STEP: &str = r#"      - name: Sign each manifest
         run: |
           umask 077
           key="$RUNNER_TEMP/wasmship-minisign.key"
-          printf '%s
-' "$WASMSHIP_MINISIGN_SECRET_KEY" > "$key"
+          printf '%s\n' "$WASMSHIP_MINISIGN_SECRET_KEY" > "$key"
           for manifest in $(find dist -name manifest.json); do
             cargo wasmship sign "$manifest" --secret-key "$key"
           done
