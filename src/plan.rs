@@ -149,10 +149,17 @@ pub fn plan(request: &Request, ui: &Ui) -> Result<Plan> {
     add_cli_grants(&mut profile, request, &cwd)?;
     let name = profile.name.clone().unwrap_or_else(|| guest.lib_name.clone());
 
+    let external =
+        match profile.wasm_opt {
+            Some(_) => stages::optimize::external::configured(profile.wasm_opt_path.as_deref())
+                .map_err(bad_setting(&profile, "wasm-opt-path", "optimize stage"))?,
+            None => None,
+        };
     let optimize = OptimizeConfig {
         passes: profile.wasm_opt.clone(),
         wasm_features: profile.wasm_features.clone(),
         isolate_in: std::env::current_exe().ok(),
+        external,
     };
     stages::optimize::check_features(&optimize.wasm_features).map_err(bad_setting(
         &profile,

@@ -73,3 +73,38 @@ fn the_demo_page_loads_the_guest_over_brotli_with_integrity_and_caches_it() {
     assert!(png.starts_with(b"\x89PNG"), "a screenshot at {}", screenshot.display());
     println!("screenshot: {}", screenshot.display());
 }
+
+#[test]
+fn the_demo_page_types_its_call_by_the_exports_parameters() {
+    let Some(chromium) = common::peers::chromium("a typed call on the demo page") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let guest = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/reactor-guest");
+    let status = common::wasmship()
+        .args(["build", "-q", "--no-precompile", "--init-func", "_initialize", "--out-dir"])
+        .arg(&out)
+        .current_dir(&guest)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    // An i64 beyond 2^53 must reach the guest exactly (a BigInt), the floats as floats.
+    for (call, expected) in [
+        ("run(5000000000)", (5_000_000_000i64.wrapping_mul(1_000_000_007) + 1).to_string()),
+        ("mix(1, -2, 3.5, 0.25)", "-1".to_string()),
+    ] {
+        let server = common::Serving::start(&out, &["--call", call]);
+        let screenshot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("browser/typed.png");
+        std::fs::create_dir_all(screenshot.parent().unwrap()).unwrap();
+        let output = Command::new("node")
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/check.mjs"))
+            .arg(&server.url)
+            .arg(&screenshot)
+            .env("CHROMIUM", &chromium)
+            .output()
+            .expect("node runs");
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        let seen: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        assert_eq!(seen["first"]["state"], "ok", "{call}: {seen}");
+        assert_eq!(seen["first"]["text"], expected, "{call}");
+    }
+}

@@ -36,6 +36,7 @@ fn passes(list: &[&str]) -> OptimizeConfig {
         passes: Some(list.iter().map(|s| s.to_string()).collect()),
         wasm_features: vec![],
         isolate_in: Some(env!("CARGO_BIN_EXE_cargo-wasmship").into()),
+        external: None,
     }
 }
 

@@ -260,6 +260,10 @@ fn produce(
     let guest = &plan.guest;
     let at = |error| at_file(&built.artifact, "from cargo")(error);
     let after = |error| at_file(&built.artifact, "from cargo, as the earlier stages left it")(error);
+    // Every proposal a stage of this plan cannot handle, named before any stage runs.
+    let facts = crate::wasm::ModuleFacts::read(&built.stage.bytes).map_err(at)?;
+    stages::proposals::check(&built.stage.bytes, plan, stages::preinit::will_run(&facts, &plan.preinit))
+        .map_err(|e| at_file(&built.artifact, "from cargo")(e))?;
     let preinit_settings = plan.preinit.cache_settings()?;
     let preinit =
         runner.unit_with(Stage::Preinit, "preinit", input, preinit_settings, plan.preinit.cacheable(), |bytes| {
@@ -366,7 +370,7 @@ fn produce(
         toolchain: Toolchain {
             rustc: stages::build::rustc_version(&guest.target_dir, &guest.package_dir()),
             wasmtime: stages::precompile::wasmtime_version().into(),
-            binaryen: stages::optimize::binaryen_version().into(),
+            binaryen: plan.optimize.binaryen_version(),
         },
         package: PackageInfo {
             name: guest.package.name.to_string(),
@@ -543,6 +547,9 @@ fn publishable_settings(profile: &Profile, package_dir: &Path, name: &str) -> Va
     settings["env"] = serde_json::json!(profile.env.keys().collect::<Vec<_>>());
     let relative = |p: &Path| p.strip_prefix(package_dir).map(|r| r.display().to_string()).ok();
     settings["out-dir"] = serde_json::json!(profile.out_dir.as_deref().and_then(relative));
+    settings["wasm-opt-path"] =
+        serde_json::json!(profile.wasm_opt_path.as_deref().map(|p| relative(p)
+            .unwrap_or_else(|| p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default())));
     settings["dirs"] = serde_json::json!(profile
         .dirs
         .iter()

@@ -109,7 +109,7 @@ fn measure(plan: &crate::plan::Plan, outcome: &super::build::Outcome, options: &
     let shipped = shipped_dir.read_verified(wasm)?;
     // The bytes measured are the bytes checked: read once, against the manifest's sha256.
     let cwasm_artifact = {
-        let engine = wasmtime::Engine::new(&shipped_dir.engine_config()?).map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        let engine = wasmtime::Engine::new(&shipped_dir.engine_config()?).map_err(|e| anyhow::anyhow!("{e:#}"))?;
         match shipped_dir.load(&engine)?.source {
             wasmship_host::Source::Precompiled { file, .. } => {
                 Some(manifest.artifacts.iter().find(|a| a.file == file).context("the loaded .cwasm")?)

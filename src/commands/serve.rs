@@ -99,6 +99,18 @@ fn load(manifest: &Manifest, root: &Path, options: &ServeOptions) -> Result<Site
     let wasm = manifest.shipped_wasm().context("the manifest lists no shipped .wasm")?;
     let loader = manifest.artifacts.iter().find(|a| a.kind == ArtifactKind::WebLoader).context("no loader")?;
     let path_of = |file: &str| web::url_path(&web_path, file);
+    // The page converts each number to the type of the export's parameter it lands on.
+    let param_types = match &options.call {
+        Some(call) => {
+            let bytes =
+                wasmship_manifest::files::read_regular(&root.join(&wasm.file), wasmship_manifest::MAX_ARTIFACT_BYTES)
+                    .with_context(|| format!("reading {}", wasm.file))?;
+            let export = crate::call::CallSpec::parse(call)?.export;
+            crate::wasm::export_params(&bytes, &export)?
+                .with_context(|| format!("--call {call}: the module exports no function `{export}`"))?
+        }
+        None => Vec::new(),
+    };
     let demo = crate::stages::package::bindings::render(
         DEMO_TEMPLATE,
         &[
@@ -110,6 +122,7 @@ fn load(manifest: &Manifest, root: &Path, options: &ServeOptions) -> Result<Site
             ("loader_path", path_of(&loader.file)),
             // In a <script>: `</` must not end it.
             ("call_json", serde_json::to_string(&options.call).expect("JSON").replace("</", "<\\/")),
+            ("param_types_json", serde_json::to_string(&param_types).expect("JSON")),
         ],
     );
     Ok(Site {

@@ -27,6 +27,7 @@ pub const KEYS: &[Key] = &[
     Key { name: "init-max-memory", expects: "a number of bytes or a string like \"512MiB\"", doc: "linear-memory cap for init (default 1 GiB)" },
     Key { name: "deterministic-init", expects: "a boolean", doc: "fixed random stream and clocks for WASI init (default true)" },
     Key { name: "wasm-opt", expects: "a list of wasm-opt arguments or false", doc: "ordered wasm-opt pass list (default `[\"--converge\", \"-Oz\", \"--gufa\"]`)" },
+    Key { name: "wasm-opt-path", expects: "a path or a program name", doc: "a wasm-opt to run instead of the binaryen 116 built in (also CARGO_WASMSHIP_WASM_OPT); its --version is recorded" },
     Key { name: "wasm-features", expects: "a list of strings", doc: "binaryen feature overrides, e.g. `[\"simd\", \"-bulk-memory\"]`" },
     Key { name: "strip", expects: "a boolean", doc: "drop custom sections (names, producers, DWARF) from the shipped module (default true)" },
     Key { name: "keep-sections", expects: "a list of strings", doc: "custom sections that survive stripping" },

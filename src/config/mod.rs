@@ -180,6 +180,16 @@ fn apply_layer(profile: &mut Profile, layer: &Layer) -> Result<()> {
         // Paths are relative to the file that wrote them, not to wherever cargo runs.
         match key.as_str() {
             "out-dir" => profile.out_dir = profile.out_dir.take().map(|p| layer.base_dir.join(p)),
+            // A bare program name is looked up on PATH; anything with a separator is a path.
+            "wasm-opt-path" => {
+                profile.wasm_opt_path = profile.wasm_opt_path.take().map(|p| {
+                    if p.components().count() > 1 {
+                        layer.base_dir.join(p)
+                    } else {
+                        p
+                    }
+                })
+            }
             "dirs" => profile.dirs.iter_mut().for_each(|d| d.host = layer.base_dir.join(&d.host)),
             _ => {}
         }

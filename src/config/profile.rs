@@ -113,6 +113,9 @@ pub struct Profile {
     pub deterministic_init: bool,
     /// `None` = the optimize stage is off.
     pub wasm_opt: Option<Vec<String>>,
+    /// A wasm-opt to run instead of the built-in binaryen: a path (relative to the Cargo.toml
+    /// that sets it) or a program name looked up on PATH.
+    pub wasm_opt_path: Option<PathBuf>,
     pub wasm_features: Vec<String>,
     pub strip: bool,
     pub keep_sections: Vec<String>,
@@ -181,6 +184,7 @@ impl Default for Profile {
             init_max_memory: GIB,
             deterministic_init: true,
             wasm_opt: Some(DEFAULT_PASSES.iter().map(|s| s.to_string()).collect()),
+            wasm_opt_path: None,
             wasm_features: vec![],
             strip: true,
             keep_sections: vec![],
@@ -252,6 +256,9 @@ impl Profile {
             "deterministic-init" => self.deterministic_init = value.as_bool().ok_or_else(bad)?,
             "wasm-opt" => self.wasm_opt = list_or_false(value).ok_or_else(bad)?,
             "wasm-features" => self.wasm_features = string_list(value).ok_or_else(bad)?,
+            "wasm-opt-path" => {
+                self.wasm_opt_path = Some(string(value).filter(|p| !p.is_empty()).ok_or_else(bad)?.into())
+            }
             "strip" => self.strip = value.as_bool().ok_or_else(bad)?,
             "keep-sections" => self.keep_sections = string_list(value).ok_or_else(bad)?,
             "precompile" => self.precompile = list_or_false(value).ok_or_else(bad)?.unwrap_or_default(),

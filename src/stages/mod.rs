@@ -8,6 +8,7 @@ pub mod optimize;
 pub mod package;
 pub mod precompile;
 pub mod preinit;
+pub mod proposals;
 pub mod strip;
 
 use crate::digest::sha256_hex;

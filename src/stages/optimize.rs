@@ -3,6 +3,7 @@
 //! sees it. Features come from the module's `target_features` section, which is why this
 //! stage runs before strip, plus any explicit `--enable-*`/`--disable-*`.
 mod detect;
+pub mod external;
 pub mod passes;
 
 use super::{Stage, StageOutput, StageReport};
@@ -24,9 +25,24 @@ pub struct OptimizeConfig {
     /// Run binaryen in a child process of this executable (the tool passes itself), so a fatal
     /// error inside binaryen cannot take the build down with it; `None` runs it in process.
     pub isolate_in: Option<std::path::PathBuf>,
+    /// A wasm-opt of the user's to run instead of the binaryen compiled in.
+    pub external: Option<external::ExternalWasmOpt>,
 }
 
 impl OptimizeConfig {
+    /// Whether the stage runs the binaryen compiled in (on, and no external wasm-opt).
+    pub fn runs_builtin(&self) -> bool {
+        self.passes.is_some() && self.external.is_none()
+    }
+
+    /// The binaryen that optimizes: `116` (built in), or the external wasm-opt's `--version`.
+    pub fn binaryen_version(&self) -> String {
+        match &self.external {
+            Some(external) => external.version.clone(),
+            None => binaryen_version().to_string(),
+        }
+    }
+
     /// The settings that decide the output (its cache key and report), including the contents
     /// of files the pass list makes binaryen read (`--pass-arg=KEY@@FILE`).
     pub fn settings(&self) -> serde_json::Value {
@@ -42,7 +58,7 @@ impl OptimizeConfig {
             })
             .collect();
         let mut settings =
-            json!({ "passes": self.passes, "wasm-features": self.wasm_features, "binaryen": binaryen_version() });
+            json!({ "passes": self.passes, "wasm-features": self.wasm_features, "binaryen": self.binaryen_version() });
         if !files.is_empty() {
             settings["files-read"] = json!(files);
         }
@@ -85,6 +101,11 @@ pub fn plan(config: &OptimizeConfig) -> Result<Option<PassPlan>> {
     let Some(args) = &config.passes else {
         return Ok(None);
     };
+    if config.external.is_some() {
+        // Its own release decides which passes exist: only what the tool owns is checked.
+        external::check_args(args)?;
+        return Ok(Some(PassPlan::default()));
+    }
     let mut args = args.clone();
     for feature in &config.wasm_features {
         match feature.strip_prefix('-') {
@@ -102,11 +123,16 @@ pub fn run(wasm: &[u8], config: &OptimizeConfig) -> Result<StageOutput> {
     let Some(mut plan) = plan(config)? else {
         return Ok(StageOutput::skipped(Stage::Optimize, wasm, settings, "wasm-opt = false"));
     };
+    if let Some(external) = &config.external {
+        return run_external(wasm, config, external, started);
+    }
     let mut notes = Vec::new();
     if !crate::wasm::has_custom_section(wasm, "target_features") {
         // Explicit `--disable-*` still wins: it is applied after these.
-        let used: Vec<&str> =
-            detect::used_features(wasm).into_iter().filter(|f| !plan.disable_features.iter().any(|d| d == f)).collect();
+        let used: Vec<&str> = detect::used_features(wasm)
+            .into_iter()
+            .filter(|f| passes::FEATURES.contains(f) && !plan.disable_features.iter().any(|d| d == f))
+            .collect();
         notes.push(format!("no target_features section; told binaryen the features it uses: {}", used.join(", ")));
         plan.enable_features.extend(used.iter().map(|f| f.to_string()));
     }
@@ -131,6 +157,28 @@ pub fn run(wasm: &[u8], config: &OptimizeConfig) -> Result<StageOutput> {
     if plan.converge {
         report = report.note(format!("converged after {rounds} rounds"));
     }
+    Ok(StageOutput { bytes: output, report })
+}
+
+/// The stage with the user's wasm-opt: the same preparation (DWARF out, names kept), every
+/// feature the module uses that it knows passed as `--enable-*`.
+fn run_external(
+    wasm: &[u8],
+    config: &OptimizeConfig,
+    external: &external::ExternalWasmOpt,
+    started: Instant,
+) -> Result<StageOutput> {
+    let args = config.passes.as_deref().unwrap_or_default();
+    let input = super::strip::remove_custom_sections(wasm, |name| name.starts_with(".debug_"))?;
+    let work = tempfile::Builder::new().prefix("wasmship-opt-").tempdir().context("creating a scratch directory")?;
+    let (in_path, out_path) = (work.path().join("in.wasm"), work.path().join("out.wasm"));
+    std::fs::write(&in_path, &input).with_context(|| format!("writing {}", in_path.display()))?;
+    let mut features = detect::used_features(wasm);
+    features.extend(config.wasm_features.iter().filter(|f| !f.starts_with('-')).map(String::as_str));
+    external.run(args, &features, &in_path, &out_path)?;
+    let output = std::fs::read(&out_path).with_context(|| format!("reading {}", out_path.display()))?;
+    let report =
+        StageReport::new(Stage::Optimize, wasm, &output, started, config.settings()).note(external.version.clone());
     Ok(StageOutput { bytes: output, report })
 }
 
@@ -225,7 +273,7 @@ fn optimize_in_child(exe: &Path, plan: &PassPlan, input: &Path, output: &Path, s
 /// What binaryen printed, without our own `error:` lines, bounded to one screen: each
 /// validator finding's headline (binaryen prints the whole offending expression under it),
 /// the first finding's expression in part, or else the first and last lines.
-fn binaryen_said(stderr: &str) -> String {
+pub(crate) fn binaryen_said(stderr: &str) -> String {
     let lines: Vec<&str> =
         stderr.lines().take_while(|l| !l.starts_with("error: ")).filter(|l| !l.trim().is_empty()).collect();
     let findings: Vec<usize> =

@@ -197,7 +197,7 @@ pub fn run(wasm: &[u8], target: &CwasmTarget, profile: &EngineProfile) -> Result
         anyhow!("wasmtime's compiler crashed compiling for `{}`: {why} (precompile stage)\n  help: remove this triple from `precompile`", target.triple)
     })?;
     let bytes = compiled
-        .map_err(|e| explain_compile_error(e, profile))
+        .map_err(|e| explain_compile_error(e, profile, wasm))
         .with_context(|| format!("compiling for `{}` (precompile stage)", target.triple))?;
 
     let info = PrecompiledInfo {
@@ -217,16 +217,23 @@ pub fn run(wasm: &[u8], target: &CwasmTarget, profile: &EngineProfile) -> Result
 
 /// A module that needs a wasm feature the host engine profile leaves out fails validation:
 /// say which key enables it.
-fn explain_compile_error(error: wasmtime::Error, profile: &EngineProfile) -> anyhow::Error {
-    let text = format!("{error:?}");
-    let hint = if text.contains("disabled") || text.contains("not enabled") || text.contains("proposal not enabled") {
-        format!(
-            "\n  help: the module uses a wasm feature the host engine (`engine.preset = \"{}\"`) leaves out; \
-             enable it with `engine.wasm-features = [\"<feature>\"]` if your host's wasmtime supports it",
-            profile.preset
-        )
-    } else {
+fn explain_compile_error(error: wasmtime::Error, profile: &EngineProfile, wasm: &[u8]) -> anyhow::Error {
+    let text = format!("{error:#}");
+    let host = wasmship_host::engine::features_from_names(&profile.wasm_features).unwrap_or_default();
+    let missing: Vec<String> = crate::wasm::features::used_beyond_baseline(wasm)
+        .map(|used| crate::wasm::features::names(used.difference(host)))
+        .unwrap_or_default();
+    let hint = if missing.is_empty() {
         String::new()
+    } else {
+        let list: Vec<String> = missing.iter().map(|m| format!("\"{m}\"")).collect();
+        format!(
+            "\n  help: the module uses {} and the host engine (`engine.preset = \"{}\"`) leaves it out: set \
+             `engine.wasm-features = [{}]` if your hosts' wasmtime has it on, or `precompile = false`",
+            missing.join(", "),
+            profile.preset,
+            list.join(", ")
+        )
     };
     anyhow!("{text}{hint}")
 }

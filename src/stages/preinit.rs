@@ -54,6 +54,7 @@ impl PreinitConfig {
             "init-func": self.init_func,
             "keep-init-func": self.keep_init_func,
             "rename-funcs": self.rename_funcs,
+            "relaxed-simd-deterministic": sandbox::RELAXED_SIMD_DETERMINISTIC,
             "wasi": wasi,
         }))
     }
@@ -127,6 +128,7 @@ pub fn run(wasm: &[u8], config: &PreinitConfig) -> Result<StageOutput> {
         "init-func": config.init_func,
         "keep-init-func": config.keep_init_func,
         "rename-funcs": config.rename_funcs,
+        "relaxed-simd-deterministic": sandbox::RELAXED_SIMD_DETERMINISTIC,
         "wasi": config.sandbox.wasi.as_ref().map(|w| json!({
             // Names only: values may be secrets and the manifest is published.
             "env": w.env.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(),
@@ -199,6 +201,12 @@ pub fn init_sequence(init_func: &str) -> Vec<&str> {
     } else {
         vec!["_initialize", init_func]
     }
+}
+
+/// Whether pre-init runs on a module with these facts under `config` (an init function is
+/// asked for, or one of the default names is exported).
+pub fn will_run(facts: &ModuleFacts, config: &PreinitConfig) -> bool {
+    matches!(choose_init_func(facts, config), Ok(Some(_)))
 }
 
 fn choose_init_func(facts: &ModuleFacts, config: &PreinitConfig) -> Result<Option<String>> {

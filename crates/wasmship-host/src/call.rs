@@ -1,15 +1,18 @@
 //! A call to make on a guest, as `report --call`, `serve --call` and the example hosts take it:
 //! `verdict("https://example.com/")`, `verdict:"https://example.com/"`, `crc_table_at:7`, or
-//! a bare export name. Integers pass as `i32`; a "string" is copied into guest memory through
-//! the guest's `alloc(len)` export and passed as (pointer, length).
+//! a bare export name. A number takes the type of the export's parameter it lands on:
+//! `i32` and `i64` from integers (`-3`, `4294967295` for a `u32`), `f32` and `f64` from
+//! decimals (`2.5`, `-1e-3`, `inf`, `nan`). A "string" is copied into guest memory through the
+//! guest's `alloc(len)` export and takes two `i32` parameters, (pointer, length).
 use anyhow::{anyhow, bail, Context, Result};
 use std::fmt;
 use std::time::{Duration, Instant};
-use wasmtime::{Instance, Store, Val};
+use wasmtime::{Instance, Store, Val, ValType};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Arg {
-    Int(i32),
+    /// A number as written; its type is the parameter's.
+    Number(String),
     Str(String),
 }
 
@@ -64,10 +67,11 @@ fn parse_args(text: &str) -> Result<Vec<Arg>> {
                     number.push(c);
                     chars.next();
                 }
-                let number = number.trim();
-                args.push(Arg::Int(
-                    number.parse().with_context(|| format!("`{number}` is not an i32 or a \"string\""))?,
-                ));
+                let number = number.trim().to_string();
+                if number.parse::<f64>().is_err() && number.parse::<i128>().is_err() {
+                    bail!("`{number}` is not a number or a \"string\"");
+                }
+                args.push(Arg::Number(number));
             }
         }
     }
@@ -81,7 +85,7 @@ impl fmt::Display for CallSpec {
             .args
             .iter()
             .map(|a| match a {
-                Arg::Int(n) => n.to_string(),
+                Arg::Number(n) => n.clone(),
                 Arg::Str(s) => format!("\"{s}\""),
             })
             .collect();
@@ -92,12 +96,43 @@ impl fmt::Display for CallSpec {
 /// Makes the call on `instance`: string arguments are copied in first (not timed). Returns
 /// the results and how long the call itself took.
 pub fn invoke<T>(store: &mut Store<T>, instance: &Instance, spec: &CallSpec) -> Result<(Vec<Val>, Duration)> {
-    let wt = |e: wasmtime::Error| anyhow!("{e:?}");
+    let wt = |e: wasmtime::Error| anyhow!("{e:#}");
+    let func = instance.get_func(&mut *store, &spec.export).with_context(|| format!("no export `{}`", spec.export))?;
+    let ty = func.ty(&*store);
+    let types: Vec<ValType> = ty.params().collect();
     let mut params = Vec::new();
     for arg in &spec.args {
+        let at = params.len();
         match arg {
-            Arg::Int(n) => params.push(Val::I32(*n)),
+            Arg::Number(text) => {
+                let Some(ty) = types.get(at) else {
+                    bail!(
+                        "{spec}: `{}` takes {}, and `{text}` is one argument too many",
+                        spec.export,
+                        signature(&types)
+                    );
+                };
+                params.push(number(text, ty).ok_or_else(|| {
+                    anyhow!(
+                        "{spec}: parameter {} of `{}` is {}, and `{text}` is not one",
+                        at + 1,
+                        spec.export,
+                        name(ty)
+                    )
+                })?);
+            }
             Arg::Str(text) => {
+                let pair = types.get(at..at + 2);
+                if !pair.is_some_and(|p| p.iter().all(|t| matches!(t, ValType::I32))) {
+                    bail!(
+                        "{spec}: a \"string\" takes two i32 parameters (pointer, length), and parameters {} and {} \
+                         of `{}` are not (it takes {})",
+                        at + 1,
+                        at + 2,
+                        spec.export,
+                        signature(&types)
+                    );
+                }
                 let alloc = instance
                     .get_typed_func::<i32, i32>(&mut *store, "alloc")
                     .map_err(|_| anyhow!("string arguments need an `alloc(len) -> ptr` export"))?;
@@ -108,11 +143,44 @@ pub fn invoke<T>(store: &mut Store<T>, instance: &Instance, spec: &CallSpec) -> 
             }
         }
     }
-    let func = instance.get_func(&mut *store, &spec.export).with_context(|| format!("no export `{}`", spec.export))?;
-    let mut results = vec![Val::I32(0); func.ty(&*store).results().len()];
+    if params.len() != types.len() {
+        bail!("{spec}: `{}` takes {}, and the call gives {} value(s)", spec.export, signature(&types), params.len());
+    }
+    let mut results = vec![Val::I32(0); ty.results().len()];
     let started = Instant::now();
     func.call(&mut *store, &params, &mut results).map_err(wt).with_context(|| format!("calling {spec}"))?;
     Ok((results, started.elapsed()))
+}
+
+/// `text` as a value of type `ty`, if it is one.
+fn number(text: &str, ty: &ValType) -> Option<Val> {
+    match ty {
+        // An i32 is also written as the u32 with the same bits (`4294967295` is -1).
+        ValType::I32 => text.parse::<i32>().ok().or_else(|| text.parse::<u32>().ok().map(|n| n as i32)).map(Val::I32),
+        ValType::I64 => text.parse::<i64>().ok().or_else(|| text.parse::<u64>().ok().map(|n| n as i64)).map(Val::I64),
+        ValType::F32 => text.parse::<f32>().ok().map(|f| Val::F32(f.to_bits())),
+        ValType::F64 => text.parse::<f64>().ok().map(|f| Val::F64(f.to_bits())),
+        _ => None,
+    }
+}
+
+fn name(ty: &ValType) -> String {
+    match ty {
+        ValType::I32 => "i32".into(),
+        ValType::I64 => "i64".into(),
+        ValType::F32 => "f32".into(),
+        ValType::F64 => "f64".into(),
+        ValType::V128 => "v128".into(),
+        ValType::Ref(r) => format!("a reference ({r})"),
+    }
+}
+
+/// `(i64, f64)`, or `no parameters`.
+fn signature(types: &[ValType]) -> String {
+    if types.is_empty() {
+        return "no parameters".into();
+    }
+    format!("({})", types.iter().map(name).collect::<Vec<_>>().join(", "))
 }
 
 /// Results as text: numbers as numbers, comma-separated.
@@ -136,13 +204,17 @@ mod tests {
 
     #[test]
     fn every_form_reads_the_same() {
-        let expected =
-            CallSpec { export: "verdict".into(), args: vec![Arg::Str("https://a.b/?x=1,2".into()), Arg::Int(-3)] };
+        let expected = CallSpec {
+            export: "verdict".into(),
+            args: vec![Arg::Str("https://a.b/?x=1,2".into()), Arg::Number("-3".into())],
+        };
         assert_eq!(CallSpec::parse(r#"verdict("https://a.b/?x=1,2", -3)"#).unwrap(), expected);
         assert_eq!(CallSpec::parse(r#"verdict:"https://a.b/?x=1,2",-3"#).unwrap(), expected);
         assert_eq!(expected.to_string(), r#"verdict("https://a.b/?x=1,2", -3)"#);
         assert_eq!(CallSpec::parse("init_count").unwrap(), CallSpec { export: "init_count".into(), args: vec![] });
         assert!(CallSpec::parse("f(x)").unwrap_err().to_string().contains("in `f(x)`"));
+        let typed = CallSpec::parse("mix(1, 2, 3.5, -1e-3)").unwrap();
+        assert_eq!(typed.args[2], Arg::Number("3.5".into()));
         assert!(CallSpec::parse(r#"f("open)"#).is_err());
     }
 }

@@ -323,7 +323,7 @@ impl Shipped {
         let bytes = self.read_verified(wasm).map_err(|e| self.nothing_fits(&skipped, Some(e)))?;
         let verify_time = started.elapsed();
         let started = Instant::now();
-        let module = Module::new(engine, &bytes).map_err(|e| anyhow::anyhow!("compiling {}: {e:?}", wasm.file))?;
+        let module = Module::new(engine, &bytes).map_err(|e| anyhow::anyhow!("compiling {}: {e:#}", wasm.file))?;
         Ok(Loaded {
             module,
             source: Source::Compiled { file: wasm.file.clone() },

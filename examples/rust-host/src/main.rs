@@ -5,11 +5,13 @@
 //! turns epoch interruption on, a per-request deadline.
 //!
 //! ```text
-//! rust-host DIR [--engine manifest|default] [--epoch] [--hide-cpu-feature F]... [--requests N] CALL...
+//! rust-host DIR [--public-key KEY | --manifest-sha256 HEX] [--from-bytes] [--engine manifest|default]
+//!           [--epoch] [--hide-cpu-feature F]... [--requests N] CALL...
 //! rust-host --describe-default-engine
 //! ```
-//! A CALL is `export(arg, ...)` (`wasmship_host::call`): integers, or "strings" copied into
-//! guest memory through the guest's `alloc` export and passed as (pointer, length). Prints one JSON object: where the
+//! A CALL is `export(arg, ...)` (`wasmship_host::call`): numbers, typed as the export's
+//! parameters (i32, i64, f32, f64), or "strings" copied into guest memory through the guest's
+//! `alloc` export and passed as (pointer, length). Prints one JSON object: where the
 //! module came from, what was skipped and why, timings, and each call's answer.
 use anyhow::{bail, Context, Result};
 use serde_json::json;
@@ -111,9 +113,11 @@ fn run() -> Result<()> {
             let (results, _) = invoke(&mut store, &instance, call)?;
             if request == 0 {
                 let answer = match results.first() {
-                    Some(Val::I32(v)) => *v as i64,
-                    Some(Val::I64(v)) => *v,
-                    _ => 0,
+                    Some(Val::I32(v)) => json!(v),
+                    Some(Val::I64(v)) => json!(v),
+                    Some(Val::F32(bits)) => json!(f32::from_bits(*bits)),
+                    Some(Val::F64(bits)) => json!(f64::from_bits(*bits)),
+                    _ => json!(null),
                 };
                 answers.push(json!([text, answer]));
             }
@@ -195,7 +199,7 @@ fn parse(raw: Vec<String>) -> Result<Args> {
 
 /// wasmtime built without its `anyhow` feature has its own error type.
 fn wt(error: wasmtime::Error) -> anyhow::Error {
-    anyhow::anyhow!("{error:?}")
+    anyhow::anyhow!("{error:#}")
 }
 
 fn ms(d: Duration) -> f64 {

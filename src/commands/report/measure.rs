@@ -103,7 +103,7 @@ impl ResourceLimiter for Host {
 }
 
 fn wt(error: wasmtime::Error) -> anyhow::Error {
-    anyhow!("{error:?}")
+    anyhow!("{error:#}")
 }
 
 /// The engine profile's `Config`, with `tweak` applied (a compiler strategy or target).
@@ -168,8 +168,13 @@ struct Boxed<'a> {
 
 impl<'a> Boxed<'a> {
     fn new(profile: &EngineProfile, raw: &[u8], sandbox: &'a Sandbox) -> Result<Boxed<'a>> {
+        // As pre-init's engine: the module's proposals on, relaxed SIMD deterministic.
+        let used = crate::wasm::features::used_beyond_baseline(raw)?;
         let engine = engine(profile, |config| {
-            config.epoch_interruption(true);
+            config
+                .epoch_interruption(true)
+                .wasm_features(used, true)
+                .relaxed_simd_deterministic(sandbox::RELAXED_SIMD_DETERMINISTIC);
             Ok(())
         })?;
         let module = Module::new(&engine, raw).map_err(wt)?;

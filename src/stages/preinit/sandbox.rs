@@ -102,6 +102,9 @@ impl ResourceLimiter for MemoryCap {
     }
 }
 
+/// Pre-init computes relaxed SIMD the same way on every machine (recorded in the manifest).
+pub const RELAXED_SIMD_DETERMINISTIC: bool = true;
+
 /// The last this many bytes of init's output are kept, to show if init fails.
 const CAPTURE_LIMIT: usize = 64 * 1024;
 
@@ -116,6 +119,11 @@ pub fn run(
 ) -> Result<InitRun> {
     let mut config = Config::new();
     config.epoch_interruption(true);
+    // The proposals the module uses beyond wasm 2.0 (the proposals check found wasmtime reads
+    // them all), and relaxed SIMD with one answer on every build machine: x86 and aarch64
+    // differ where the proposal lets them, and the snapshot must not.
+    config.wasm_features(crate::wasm::features::used_beyond_baseline(wasm)?, true);
+    config.relaxed_simd_deterministic(RELAXED_SIMD_DETERMINISTIC);
     config.wasm_backtrace_details(wasmtime::WasmBacktraceDetails::Enable);
     // Init runs once, at build time: compiling fast matters more than running fast.
     config.cranelift_opt_level(wasmtime::OptLevel::None);

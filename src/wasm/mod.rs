@@ -1,5 +1,7 @@
 //! Read-only facts about a wasm module, gathered with wasmparser: validation with the byte
 //! offset of the first error, exports, imports, and custom sections.
+pub mod features;
+
 use anyhow::{bail, Result};
 use wasmparser::{Parser, Payload, TypeRef, Validator, WasmFeatures};
 
@@ -43,6 +45,12 @@ pub struct ModuleFacts {
 /// Whether `wasm` has a custom section called `name`; reads section headers only, skipping
 /// the code section, so it is cheap enough for every (even no-op) build.
 pub fn has_custom_section(wasm: &[u8], name: &str) -> bool {
+    custom_section(wasm, name).is_some()
+}
+
+/// The bytes of the custom section `name`, if `wasm` has one (section headers only, as
+/// [`has_custom_section`]).
+pub fn custom_section<'a>(wasm: &'a [u8], name: &str) -> Option<&'a [u8]> {
     let mut parser = Parser::new(0);
     let mut offset = 0;
     while offset <= wasm.len() {
@@ -50,19 +58,19 @@ pub fn has_custom_section(wasm: &[u8], name: &str) -> bool {
             Ok(wasmparser::Chunk::Parsed { consumed, payload }) => {
                 offset += consumed;
                 match payload {
-                    Payload::CustomSection(reader) if reader.name() == name => return true,
+                    Payload::CustomSection(reader) if reader.name() == name => return Some(reader.data()),
                     Payload::CodeSectionStart { size, .. } => {
                         parser.skip_section();
                         offset += size as usize;
                     }
-                    Payload::End(_) => return false,
+                    Payload::End(_) => return None,
                     _ => {}
                 }
             }
-            _ => return false,
+            _ => return None,
         }
     }
-    false
+    None
 }
 
 impl ModuleFacts {
@@ -104,6 +112,53 @@ impl ModuleFacts {
     pub fn imports_wasi(&self) -> bool {
         self.imports.iter().any(|i| i.module.starts_with("wasi"))
     }
+}
+
+/// The parameter types (`i32`, `i64`, `f32`, `f64`, ...) of the function `wasm` exports as
+/// `name`, or `None` when it exports no such function.
+pub fn export_params(wasm: &[u8], name: &str) -> Result<Option<Vec<String>>> {
+    let (mut types, mut funcs, mut export) = (Vec::new(), Vec::new(), None);
+    for payload in Parser::new(0).parse_all(wasm) {
+        match payload? {
+            Payload::TypeSection(reader) => {
+                for group in reader {
+                    for sub in group?.into_types() {
+                        let params = match &sub.composite_type.inner {
+                            wasmparser::CompositeInnerType::Func(f) => {
+                                f.params().iter().map(|t| t.to_string()).collect()
+                            }
+                            _ => Vec::new(),
+                        };
+                        types.push(params);
+                    }
+                }
+            }
+            Payload::ImportSection(reader) => {
+                for import in reader.into_imports() {
+                    if let TypeRef::Func(index) | TypeRef::FuncExact(index) = import?.ty {
+                        funcs.push(index);
+                    }
+                }
+            }
+            Payload::FunctionSection(reader) => {
+                for index in reader {
+                    funcs.push(index?);
+                }
+            }
+            Payload::ExportSection(reader) => {
+                for item in reader {
+                    let item = item?;
+                    if item.name == name && item.kind == wasmparser::ExternalKind::Func {
+                        export = Some(item.index);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    let Some(func) = export else { return Ok(None) };
+    let ty = funcs.get(func as usize).and_then(|t| types.get(*t as usize));
+    Ok(ty.cloned())
 }
 
 /// Where a module's shadow stack lives (the stack LLVM keeps in linear memory), so the part
