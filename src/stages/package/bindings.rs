@@ -125,6 +125,11 @@ mod tests {
             "memory_cap",
             "self_file",
             "memory_cap_js",
+            "public_key",
+            "public_key_js",
+            "signature_embed",
+            "signature_doc",
+            "signature_files",
         ]
         .iter()
         .map(|k| (*k, "x".to_string()))
