@@ -192,6 +192,8 @@ pub fn plan(request: &Request, ui: &Ui) -> Result<Plan> {
         brotli_quality: profile.brotli_quality,
         brotli_window: profile.brotli_window,
         gzip_level: profile.gzip_level,
+        gzip_zopfli: profile.gzip_zopfli,
+        zstd_level: profile.zstd_level,
     };
     let bindings = BindingConfig {
         bindings: profile.host_bindings.clone(),

@@ -261,9 +261,11 @@ fn produce(
     let at = |error| at_file(&built.artifact, "from cargo")(error);
     let after = |error| at_file(&built.artifact, "from cargo, as the earlier stages left it")(error);
     // Every proposal a stage of this plan cannot handle, named before any stage runs.
-    let facts = crate::wasm::ModuleFacts::read(&built.stage.bytes).map_err(at)?;
-    stages::proposals::check(&built.stage.bytes, plan, stages::preinit::will_run(&facts, &plan.preinit))
-        .map_err(|e| at_file(&built.artifact, "from cargo")(e))?;
+    // (A module that does not even parse is left to the preinit unit's check, which says where.)
+    if let Ok(facts) = crate::wasm::ModuleFacts::read(&built.stage.bytes) {
+        stages::proposals::check(&built.stage.bytes, plan, stages::preinit::will_run(&facts, &plan.preinit))
+            .map_err(|e| at_file(&built.artifact, "from cargo")(e))?;
+    }
     let preinit_settings = plan.preinit.cache_settings()?;
     let preinit =
         runner.unit_with(Stage::Preinit, "preinit", input, preinit_settings, plan.preinit.cacheable(), |bytes| {
@@ -342,6 +344,14 @@ fn produce(
                         && info.compatibility_id == target.compatibility_id
                 })
                 .ok_or_else(|| Corrupt { blob: format!("precompile info for {}", target.triple) })?;
+            if let Some(image) = info.memory_image.as_ref().filter(|i| !i.copy_on_write) {
+                runner.ui.warn(&format!(
+                    "{}: the {} initial memory is not one copy-on-write image, so every instantiation copies \
+                     it (the engine's `memory-init-cow` is off, or a data segment is not at a constant offset)",
+                    target.triple,
+                    crate::ui::human_bytes(image.span)
+                ));
+            }
             infos.push((info, &done.product));
         }
     }

@@ -65,6 +65,8 @@ pub struct MemoryReport {
     pub peak: u64,
     pub headroom_percent: u32,
     pub recommended_cap: u64,
+    /// How the loaded `.cwasm` lays out the initial memory (copy-on-write image or not).
+    pub image: Option<crate::manifest::MemoryImage>,
 }
 
 pub fn run(request: &Request, options: &ReportOptions) -> Result<Report, Failure> {
@@ -178,6 +180,7 @@ fn measure(plan: &crate::plan::Plan, outcome: &super::build::Outcome, options: &
             peak: memory.peak,
             headroom_percent: options.headroom_percent,
             recommended_cap,
+            image: cwasm_artifact.and_then(|a| a.precompiled.as_ref()).and_then(|p| p.memory_image.clone()),
         },
         headline,
     })

@@ -166,7 +166,11 @@ fn check_decoding(
     };
     let digests = match artifact.content_encoding.as_deref() {
         Some("br") => Digests::of_reader(brotli::Decompressor::new(file, 64 * 1024).take(limit)),
-        Some("gzip") => Digests::of_reader(flate2::read::GzDecoder::new(file).take(limit)),
+        Some("gzip") => Digests::of_reader(flate2::read::MultiGzDecoder::new(file).take(limit)),
+        Some("zstd") => match zstd::stream::read::Decoder::with_buffer(file) {
+            Ok(decoder) => Digests::of_reader(decoder.take(limit)),
+            Err(e) => Err(e),
+        },
         other => return Some(problem(artifact, format!("unknown content_encoding {other:?}"))),
     };
     match digests {

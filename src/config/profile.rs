@@ -44,6 +44,8 @@ pub enum Encoding {
     Brotli,
     #[serde(rename = "gz")]
     Gzip,
+    #[serde(rename = "zst")]
+    Zstd,
 }
 
 impl Encoding {
@@ -51,6 +53,7 @@ impl Encoding {
         match self {
             Encoding::Brotli => "br",
             Encoding::Gzip => "gz",
+            Encoding::Zstd => "zst",
         }
     }
 }
@@ -139,6 +142,8 @@ pub struct Profile {
     pub brotli_quality: u32,
     pub brotli_window: u32,
     pub gzip_level: u32,
+    pub gzip_zopfli: bool,
+    pub zstd_level: u32,
     pub hash_names: bool,
     pub out_dir: Option<PathBuf>,
     /// Where each key that is not a default was set, for errors about its value.
@@ -201,6 +206,8 @@ impl Default for Profile {
             brotli_quality: 11,
             brotli_window: 24,
             gzip_level: 9,
+            gzip_zopfli: false,
+            zstd_level: 19,
             hash_names: true,
             out_dir: None,
             origins: BTreeMap::new(),
@@ -305,12 +312,16 @@ impl Profile {
                     ("brotli", Encoding::Brotli),
                     ("gz", Encoding::Gzip),
                     ("gzip", Encoding::Gzip),
+                    ("zst", Encoding::Zstd),
+                    ("zstd", Encoding::Zstd),
                 ];
                 self.compress = named_list(names, &table, expects)?;
             }
             "brotli-quality" => self.brotli_quality = int_in(value, 0, 11).ok_or_else(bad)?,
             "brotli-window" => self.brotli_window = int_in(value, 10, 24).ok_or_else(bad)?,
             "gzip-level" => self.gzip_level = int_in(value, 0, 9).ok_or_else(bad)?,
+            "gzip-zopfli" => self.gzip_zopfli = value.as_bool().ok_or_else(bad)?,
+            "zstd-level" => self.zstd_level = int_in(value, 1, 22).ok_or_else(bad)?,
             "hash-names" => self.hash_names = value.as_bool().ok_or_else(bad)?,
             "out-dir" => self.out_dir = Some(PathBuf::from(string(value).ok_or_else(bad)?)),
             _ => unreachable!("unknown key `{key}` reached Profile::apply"),

@@ -3,15 +3,15 @@
 //! the build command writes the files and the manifest. Host bindings (`bindings`) are
 //! generated from the named artifacts.
 pub mod bindings;
+pub mod compress;
 pub mod web;
 
 use super::{Stage, StageReport};
 use crate::cache::BlobRef;
 use crate::config::Encoding;
 use crate::manifest::{Artifact, ArtifactKind, PrecompiledInfo};
-use anyhow::{Context, Result};
+use anyhow::Result;
 use serde_json::{json, Value};
-use std::io::Write;
 use std::time::Instant;
 
 pub struct PackageConfig {
@@ -22,6 +22,8 @@ pub struct PackageConfig {
     pub brotli_quality: u32,
     pub brotli_window: u32,
     pub gzip_level: u32,
+    pub gzip_zopfli: bool,
+    pub zstd_level: u32,
 }
 
 /// Length of the hex sha256 prefix in content-hashed names: 64 bits, plenty against
@@ -34,41 +36,30 @@ pub fn compress_settings(encoding: Encoding, config: &PackageConfig) -> Value {
         Encoding::Brotli => {
             json!({ "encoding": "br", "quality": config.brotli_quality, "window": config.brotli_window })
         }
+        Encoding::Gzip if config.gzip_zopfli => json!({ "encoding": "gz", "zopfli": true }),
         Encoding::Gzip => json!({ "encoding": "gz", "level": config.gzip_level }),
+        Encoding::Zstd => json!({ "encoding": "zst", "level": config.zstd_level, "window-log": 23 }),
     }
 }
 
 /// Compresses the shipped module with one encoding.
 pub fn compress(wasm: &[u8], encoding: Encoding, config: &PackageConfig) -> Result<(Vec<u8>, StageReport)> {
     let started = Instant::now();
-    let bytes = match encoding {
-        Encoding::Brotli => brotli(wasm, config.brotli_quality, config.brotli_window)?,
-        Encoding::Gzip => gzip(wasm, config.gzip_level)?,
+    let settings = compress::CompressSettings {
+        brotli_quality: config.brotli_quality,
+        brotli_window: config.brotli_window,
+        gzip_level: config.gzip_level,
+        gzip_zopfli: config.gzip_zopfli,
+        zstd_level: config.zstd_level as i32,
     };
+    let bytes = compress::compress(wasm, encoding, &settings)?;
     let ratio = (bytes.len() as f64 / wasm.len().max(1) as f64 - 1.0) * 100.0;
-    let report = StageReport::new(Stage::Compress, wasm, &bytes, started, compress_settings(encoding, config))
+    let mut report = StageReport::new(Stage::Compress, wasm, &bytes, started, compress_settings(encoding, config))
         .note(format!("{} ({ratio:+.0}%)", encoding.extension()));
+    if encoding == Encoding::Brotli && compress::brotli_parts(wasm.len()) > 1 {
+        report = report.note(format!("in {} parts side by side", compress::brotli_parts(wasm.len())));
+    }
     Ok((bytes, report))
-}
-
-fn brotli(input: &[u8], quality: u32, window: u32) -> Result<Vec<u8>> {
-    let params = brotli::enc::BrotliEncoderParams {
-        quality: quality as i32,
-        lgwin: window as i32,
-        size_hint: input.len(),
-        ..Default::default()
-    };
-    let mut out = Vec::with_capacity(input.len() / 3);
-    brotli::BrotliCompress(&mut &input[..], &mut out, &params).context("brotli compression")?;
-    Ok(out)
-}
-
-fn gzip(input: &[u8], level: u32) -> Result<Vec<u8>> {
-    // GzBuilder writes mtime 0 and no file name: the bytes depend only on the input.
-    let mut encoder =
-        flate2::GzBuilder::new().write(Vec::with_capacity(input.len() / 2), flate2::Compression::new(level));
-    encoder.write_all(input).context("gzip compression")?;
-    encoder.finish().context("gzip compression")
 }
 
 /// One artifact to name, by digest.
@@ -157,6 +148,7 @@ fn content_encoding(encoding: Encoding) -> &'static str {
     match encoding {
         Encoding::Brotli => "br",
         Encoding::Gzip => "gzip",
+        Encoding::Zstd => "zstd",
     }
 }
 

@@ -140,9 +140,10 @@ fn check_triple(triple: &str) -> Result<()> {
 
 /// The engine that compiles for `target`: the profile's settings, applied the way a host
 /// applies them, plus the triple and CPU features.
-fn engine_for(profile: &EngineProfile, target: &CwasmTarget) -> Result<Engine> {
+fn engine_for(profile: &EngineProfile, target: &CwasmTarget, dense_up_to: u64) -> Result<Engine> {
     let mut config = Config::new();
     wasmship_host::engine::apply(profile, &mut config)?;
+    config.memory_guaranteed_dense_image_size(dense_up_to);
     if !target.is_native() {
         config.target(&target.triple).map_err(|e| anyhow!("{e}"))?;
         for feature in &target.cpu_features {
@@ -175,6 +176,26 @@ pub fn settings(target: &CwasmTarget) -> serde_json::Value {
     })
 }
 
+/// wasmtime's own threshold (`Config::memory_guaranteed_dense_image_size`'s default): a memory
+/// image spanning less is always laid out densely.
+const WASMTIME_DENSE_IMAGE: u64 = 16 << 20;
+/// The largest span the stage lays out as one image: wasm32's whole address space.
+const MAX_DENSE_IMAGE: u64 = 4 << 30;
+
+/// How the module's initial memory will be laid out in the `.cwasm`. A snapshot is exactly the
+/// module whose image outgrows wasmtime's default threshold while holding zero pages (freed
+/// or unused heap) that make it "sparse": the stage raises the threshold to the image's span,
+/// so every instantiation maps it copy-on-write instead of copying segments. (A host that
+/// compiles the `.wasm` itself needs the same `memory_guaranteed_dense_image_size`.)
+fn memory_image(wasm: &[u8], profile: &EngineProfile) -> Result<Option<wasmship_manifest::MemoryImage>> {
+    let Some(memories) = crate::wasm::memory_extent(wasm)? else {
+        return Ok(Some(wasmship_manifest::MemoryImage { copy_on_write: false, span: 0, data: 0 }));
+    };
+    let Some(&(span, data)) = memories.iter().max_by_key(|(span, _)| *span) else { return Ok(None) };
+    let copy_on_write = profile.settings.memory_init_cow && span <= MAX_DENSE_IMAGE;
+    Ok(Some(wasmship_manifest::MemoryImage { copy_on_write, span, data }))
+}
+
 /// How a .cwasm target is named to people: its triple, and its CPU level unless baseline.
 pub fn target_label(triple: &str, cpu_level: &str) -> String {
     match cpu_level {
@@ -186,7 +207,10 @@ pub fn target_label(triple: &str, cpu_level: &str) -> String {
 /// Compiles `wasm` for one target.
 pub fn run(wasm: &[u8], target: &CwasmTarget, profile: &EngineProfile) -> Result<Precompiled> {
     let started = Instant::now();
-    let engine = engine_for(profile, target)?;
+    let image = memory_image(wasm, profile)?;
+    let dense_up_to =
+        image.as_ref().map_or(WASMTIME_DENSE_IMAGE, |i| i.span.max(WASMTIME_DENSE_IMAGE).saturating_add(1));
+    let engine = engine_for(profile, target, dense_up_to)?;
     // A backend bug must become an error that names the target, never a crash of the tool.
     let compiled = catch_unwind(AssertUnwindSafe(|| engine.precompile_module(wasm))).map_err(|panic| {
         let why = panic
@@ -206,12 +230,20 @@ pub fn run(wasm: &[u8], target: &CwasmTarget, profile: &EngineProfile) -> Result
         cpu_features: target.cpu_features.clone(),
         wasmtime_version: wasmtime_version().into(),
         compatibility_id: target.compatibility_id.clone(),
+        memory_image: image.clone(),
     };
     let note = match target.cpu_level.as_str() {
         "baseline" => target.triple.clone(),
         level => format!("{} ({level})", target.triple),
     };
-    let report = StageReport::new(Stage::Precompile, wasm, &bytes, started, settings(target)).note(note);
+    let mut report = StageReport::new(Stage::Precompile, wasm, &bytes, started, settings(target)).note(note);
+    if let Some(image) = image.filter(|i| !i.copy_on_write) {
+        report = report.note(format!(
+            "warning: its {} initial memory is not one copy-on-write image: every instantiation copies it \
+             (the host engine's `memory-init-cow` is off, or a data segment is not at a constant offset)",
+            crate::ui::human_bytes(image.span)
+        ));
+    }
     Ok(Precompiled { info, bytes, report })
 }
 

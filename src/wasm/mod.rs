@@ -161,6 +161,48 @@ pub fn export_params(wasm: &[u8], name: &str) -> Result<Option<Vec<String>>> {
     Ok(ty.cloned())
 }
 
+/// The extent of a module's initialized linear memory: for each defined memory with data, the
+/// span from its first to its last initialized byte and the bytes of data in it. `None` when
+/// some active segment is not at a constant offset, or targets an imported memory: then no
+/// engine can lay the memory out ahead of time.
+pub fn memory_extent(wasm: &[u8]) -> Result<Option<Vec<(u64, u64)>>> {
+    let (mut imported, mut ranges) = (0u32, std::collections::BTreeMap::<u32, (u64, u64, u64)>::new());
+    for payload in Parser::new(0).parse_all(wasm) {
+        match payload? {
+            Payload::ImportSection(reader) => {
+                for import in reader.into_imports() {
+                    if matches!(import?.ty, TypeRef::Memory(_)) {
+                        imported += 1;
+                    }
+                }
+            }
+            Payload::DataSection(reader) => {
+                for data in reader {
+                    let data = data?;
+                    let wasmparser::DataKind::Active { memory_index, offset_expr } = data.kind else { continue };
+                    if memory_index < imported {
+                        return Ok(None);
+                    }
+                    let mut ops = offset_expr.get_operators_reader();
+                    let start = match ops.read()? {
+                        wasmparser::Operator::I32Const { value } => value as u32 as u64,
+                        wasmparser::Operator::I64Const { value } => value as u64,
+                        _ => return Ok(None),
+                    };
+                    if data.data.is_empty() {
+                        continue;
+                    }
+                    let end = start + data.data.len() as u64;
+                    let entry = ranges.entry(memory_index).or_insert((u64::MAX, 0, 0));
+                    *entry = (entry.0.min(start), entry.1.max(end), entry.2 + data.data.len() as u64);
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(Some(ranges.values().map(|(low, high, data)| (high - low, *data)).collect()))
+}
+
 /// Where a module's shadow stack lives (the stack LLVM keeps in linear memory), so the part
 /// below the stack pointer, dead once init has returned, can be cleared before the snapshot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

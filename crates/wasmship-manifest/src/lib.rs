@@ -227,6 +227,22 @@ pub struct PrecompiledInfo {
     pub wasmtime_version: String,
     /// [`compatibility_id`] of the manifest's engine, this triple and these CPU features.
     pub compatibility_id: String,
+    /// How the module's initial linear memory is laid out in the file: as one image a host
+    /// maps copy-on-write, or as segments each instantiation copies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_image: Option<MemoryImage>,
+}
+
+/// The initial contents of a module's linear memory, as the precompile stage laid them out.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct MemoryImage {
+    /// True when the `.cwasm` holds one dense image: a host with `memory_init_cow` (the
+    /// default) maps it copy-on-write, so instantiating costs microseconds, not a copy.
+    pub copy_on_write: bool,
+    /// From the first to the last initialized byte, in bytes (the image's size).
+    pub span: u64,
+    /// Bytes of data the segments hold.
+    pub data: u64,
 }
 
 /// Why a manifest could not be read.

@@ -255,7 +255,14 @@ pub fn startup(subject: &Subject<'_>) -> Result<Startup> {
         })
         .transpose()?;
     let raw = Boxed::new(subject.engine, subject.raw, subject.sandbox)?;
-    let shipped = Factory::new(&engine, &Module::new(&engine, subject.shipped).map_err(wt)?)?;
+    // Instances of what a host loads: the .cwasm (its memory image laid out as the precompile
+    // stage chose), else the compiled .wasm.
+    let shipped_module = match subject.cwasm {
+        // SAFETY: the build's own .cwasm, checked against the manifest.
+        Some(cwasm) => unsafe { Module::deserialize(&engine, cwasm) }.map_err(wt)?,
+        None => Module::new(&engine, subject.shipped).map_err(wt)?,
+    };
+    let shipped = Factory::new(&engine, &shipped_module)?;
     let instantiate_raw = timed(reps, || raw.instance().map(|(_, _, t)| t))?;
     let instantiate_shipped = timed(reps, || shipped.instance().map(|(_, _, t)| t))?;
     let init_raw = subject

@@ -243,6 +243,19 @@ pub fn table(report: &Report) {
         human_bytes(m.recommended_cap),
         m.headroom_percent
     ));
+    if let Some(image) = &m.image {
+        let how = if image.copy_on_write {
+            "one copy-on-write image: each instance maps it, nothing is copied"
+        } else {
+            "not one image: each instantiation copies the data segments"
+        };
+        lines.push(format!(
+            "  initial memory: {} span, {} of data: {how} (instantiate shipped: {})",
+            human_bytes(image.span),
+            human_bytes(image.data),
+            human_ms(report.startup.instantiate_shipped.median_ms)
+        ));
+    }
     for line in &report.headline {
         lines.push(format!("\n  {line}"));
     }

@@ -42,7 +42,7 @@ pub fn served(manifest: &Manifest, web_path: &str) -> Vec<Served> {
             .filter(|v| v.decoded.as_deref() == Some(artifact.name.as_str()))
             .filter_map(|v| Some((v.content_encoding.clone()?, v.file.clone(), v.sha256.clone())))
             .collect();
-        variants.sort_by_key(|(encoding, _, _)| if encoding == "br" { 0 } else { 1 });
+        variants.sort_by_key(|(encoding, _, _)| preference(encoding));
         out.push(Served {
             path: url_path(web_path, &artifact.file),
             file: artifact.file.clone(),
@@ -53,6 +53,26 @@ pub fn served(manifest: &Manifest, web_path: &str) -> Vec<Served> {
         });
     }
     out
+}
+
+/// Encodings in the order servers prefer them when a client takes several equally: the
+/// smallest first (brotli q11, then zstd, then gzip).
+pub fn preference(encoding: &str) -> u8 {
+    match encoding {
+        "br" => 0,
+        "zstd" => 1,
+        "gzip" => 2,
+        _ => 3,
+    }
+}
+
+/// The file suffix of a `Content-Encoding`.
+fn suffix(encoding: &str) -> &str {
+    match encoding {
+        "gzip" => "gz",
+        "zstd" => "zst",
+        other => other,
+    }
 }
 
 /// The URL path a file of the output directory (`web/...`) is served at under `web_path`.
@@ -113,8 +133,9 @@ pub fn deploy_files(manifest: &Manifest, targets: &[DeployTarget], web_path: &st
                 ));
             }
             DeployTarget::Caddy => {
-                let text =
-                    super::bindings::render(CADDY_TEMPLATE, &common(("headers", caddy_headers(&urls, web_path))));
+                let mut values = common(("headers", caddy_headers(&urls, web_path)));
+                values.push(("precompressed", caddy_precompressed(&urls)));
+                let text = super::bindings::render(CADDY_TEMPLATE, &values);
                 out.push(generated("Caddyfile", &deploy("Caddyfile"), ArtifactKind::DeployConfig, "text/plain", text));
             }
             DeployTarget::Headers => {
@@ -162,6 +183,10 @@ fn nginx_locations(urls: &[Served], web_path: &str) -> String {
         if url.variants.iter().any(|(e, _, _)| e == "br") {
             lines.push("    brotli_static on;".into());
         }
+        if url.variants.iter().any(|(e, _, _)| e == "zstd") {
+            // Not in Debian's or nginx.org's packages: uncomment with the module loaded.
+            lines.push("    # zstd_static on;  # needs ngx_http_zstd_module (tokers/zstd-nginx-module)".into());
+        }
         if !url.variants.is_empty() {
             lines.push("    add_header Vary \"Accept-Encoding\" always;".into());
         }
@@ -173,6 +198,18 @@ fn nginx_locations(urls: &[Served], web_path: &str) -> String {
         blocks.push(format!("location = {path} {{\n    add_header Cache-Control \"{REVALIDATE}\" always;\n}}"));
     }
     blocks.join("\n\n")
+}
+
+/// Caddy's `precompressed` formats for the encodings the build made, best first.
+fn caddy_precompressed(urls: &[Served]) -> String {
+    let mut encodings: Vec<&str> =
+        urls.iter().flat_map(|url| url.variants.iter().map(|(encoding, _, _)| encoding.as_str())).collect();
+    encodings.sort_by_key(|e| preference(e));
+    encodings.dedup();
+    if encodings.is_empty() {
+        return "br gzip".into();
+    }
+    encodings.join(" ")
 }
 
 fn caddy_headers(urls: &[Served], web_path: &str) -> String {
@@ -194,6 +231,13 @@ fn header_rules(urls: &[Served], web_path: &str) -> String {
         lines.push(url.path.clone());
         lines.push(format!("  Content-Type: {}", url.media_type));
         lines.push(format!("  Cache-Control: {}", url.cache_control));
+        // These hosts do not negotiate: each pre-compressed copy is its own URL.
+        for (encoding, _, _) in &url.variants {
+            lines.push(format!("{}.{}", url.path, suffix(encoding)));
+            lines.push(format!("  Content-Type: {}", url.media_type));
+            lines.push(format!("  Content-Encoding: {encoding}"));
+            lines.push(format!("  Cache-Control: {}", url.cache_control));
+        }
     }
     for path in entry_paths(web_path) {
         lines.push(path);
@@ -213,9 +257,8 @@ fn s3_objects(urls: &[Served]) -> serde_json::Value {
             "content_encoding": null, "cache_control": url.cache_control, "sha256": url.sha256,
         }));
         for (encoding, file, sha256) in &url.variants {
-            let suffix = if encoding == "br" { "br" } else { "gz" };
             objects.push(json!({
-                "key": format!("{key}.{suffix}"), "file": file, "content_type": url.media_type,
+                "key": format!("{key}.{}", suffix(encoding)), "file": file, "content_type": url.media_type,
                 "content_encoding": encoding, "cache_control": url.cache_control, "sha256": sha256,
             }));
         }
