@@ -194,6 +194,7 @@ pub fn plan(request: &Request, ui: &Ui) -> Result<Plan> {
         gzip_level: profile.gzip_level,
         gzip_zopfli: profile.gzip_zopfli,
         zstd_level: profile.zstd_level,
+        brotli_parts: profile.brotli_parts,
     };
     let bindings = BindingConfig {
         bindings: profile.host_bindings.clone(),

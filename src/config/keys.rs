@@ -42,6 +42,7 @@ pub const KEYS: &[Key] = &[
     Key { name: "go-package", expects: "a Go identifier", doc: "package name of wasmship_embed.go (default: the artifact name)" },
     Key { name: "compress", expects: "a list of `br`/`gz`/`zst` or false", doc: "pre-compressed variants of the .wasm (default `[\"br\", \"gz\"]`)" },
     Key { name: "brotli-quality", expects: "an integer 0-11", doc: "brotli quality (default 11)" },
+    Key { name: "brotli-parts", expects: "an integer 1-64", doc: "compress the .br in N parts side by side: faster on N cores, larger at q11 (default 1, one stream)" },
     Key { name: "brotli-window", expects: "an integer 10-24", doc: "brotli window bits (default 24, the largest browsers decode)" },
     Key { name: "gzip-zopfli", expects: "a boolean", doc: "make the .gz with zopfli: a few percent smaller, far slower to build (default false)" },
     Key { name: "zstd-level", expects: "an integer 1-22", doc: "zstd level of the .zst variant (default 19)" },

@@ -144,6 +144,7 @@ pub struct Profile {
     pub gzip_level: u32,
     pub gzip_zopfli: bool,
     pub zstd_level: u32,
+    pub brotli_parts: u32,
     pub hash_names: bool,
     pub out_dir: Option<PathBuf>,
     /// Where each key that is not a default was set, for errors about its value.
@@ -208,6 +209,7 @@ impl Default for Profile {
             gzip_level: 9,
             gzip_zopfli: false,
             zstd_level: 19,
+            brotli_parts: 1,
             hash_names: true,
             out_dir: None,
             origins: BTreeMap::new(),
@@ -322,6 +324,7 @@ impl Profile {
             "gzip-level" => self.gzip_level = int_in(value, 0, 9).ok_or_else(bad)?,
             "gzip-zopfli" => self.gzip_zopfli = value.as_bool().ok_or_else(bad)?,
             "zstd-level" => self.zstd_level = int_in(value, 1, 22).ok_or_else(bad)?,
+            "brotli-parts" => self.brotli_parts = int_in(value, 1, 64).ok_or_else(bad)?,
             "hash-names" => self.hash_names = value.as_bool().ok_or_else(bad)?,
             "out-dir" => self.out_dir = Some(PathBuf::from(string(value).ok_or_else(bad)?)),
             _ => unreachable!("unknown key `{key}` reached Profile::apply"),

@@ -24,6 +24,7 @@ pub struct PackageConfig {
     pub gzip_level: u32,
     pub gzip_zopfli: bool,
     pub zstd_level: u32,
+    pub brotli_parts: u32,
 }
 
 /// Length of the hex sha256 prefix in content-hashed names: 64 bits, plenty against
@@ -34,7 +35,10 @@ pub const HASH_CHARS: usize = 16;
 pub fn compress_settings(encoding: Encoding, config: &PackageConfig) -> Value {
     match encoding {
         Encoding::Brotli => {
-            json!({ "encoding": "br", "quality": config.brotli_quality, "window": config.brotli_window })
+            json!({
+                "encoding": "br", "quality": config.brotli_quality, "window": config.brotli_window,
+                "parts": config.brotli_parts,
+            })
         }
         Encoding::Gzip if config.gzip_zopfli => json!({ "encoding": "gz", "zopfli": true }),
         Encoding::Gzip => json!({ "encoding": "gz", "level": config.gzip_level }),
@@ -51,13 +55,15 @@ pub fn compress(wasm: &[u8], encoding: Encoding, config: &PackageConfig) -> Resu
         gzip_level: config.gzip_level,
         gzip_zopfli: config.gzip_zopfli,
         zstd_level: config.zstd_level as i32,
+        brotli_parts: config.brotli_parts,
     };
     let bytes = compress::compress(wasm, encoding, &settings)?;
     let ratio = (bytes.len() as f64 / wasm.len().max(1) as f64 - 1.0) * 100.0;
     let mut report = StageReport::new(Stage::Compress, wasm, &bytes, started, compress_settings(encoding, config))
         .note(format!("{} ({ratio:+.0}%)", encoding.extension()));
-    if encoding == Encoding::Brotli && compress::brotli_parts(wasm.len()) > 1 {
-        report = report.note(format!("in {} parts side by side", compress::brotli_parts(wasm.len())));
+    let parts = compress::brotli_parts(wasm.len(), config.brotli_parts);
+    if encoding == Encoding::Brotli && parts > 1 {
+        report = report.note(format!("in {parts} parts side by side"));
     }
     Ok((bytes, report))
 }
