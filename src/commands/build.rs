@@ -260,11 +260,20 @@ fn produce(
     let guest = &plan.guest;
     let at = |error| at_file(&built.artifact, "from cargo")(error);
     let after = |error| at_file(&built.artifact, "from cargo, as the earlier stages left it")(error);
-    // Every proposal a stage of this plan cannot handle, named before any stage runs.
-    // (A module that does not even parse is left to the preinit unit's check, which says where.)
-    if let Ok(facts) = crate::wasm::ModuleFacts::read(&built.stage.bytes) {
-        stages::proposals::check(&built.stage.bytes, plan, stages::preinit::will_run(&facts, &plan.preinit))
-            .map_err(|e| at_file(&built.artifact, "from cargo")(e))?;
+    // The manifest on disk, read once: it may hold a recommendation to keep, and it tells
+    // whether there is anything to write.
+    let existing = Manifest::read(&out_dir.join(manifest::FILE_NAME)).ok();
+    let settings = publishable_settings(&plan.profile, &guest.package_dir(), &plan.name);
+    let same_build =
+        existing.as_ref().is_some_and(|m| m.input.sha256 == input.blob.sha256 && m.profile.settings == settings);
+    // Every proposal a stage of this plan cannot handle, named before any stage runs; not
+    // again for the module and settings the output directory already holds (a no-op). A
+    // module that does not even parse is left to the preinit unit's check, which says where.
+    if !same_build {
+        if let Ok(facts) = crate::wasm::ModuleFacts::read(&built.stage.bytes) {
+            stages::proposals::check(&built.stage.bytes, plan, stages::preinit::will_run(&facts, &plan.preinit))
+                .map_err(|e| at_file(&built.artifact, "from cargo")(e))?;
+        }
     }
     let preinit_settings = plan.preinit.cache_settings()?;
     let preinit =
@@ -389,10 +398,7 @@ fn produce(
             cargo_profile: plan.profile.cargo_profile.clone(),
             features: features.to_vec(),
         },
-        profile: ProfileInfo {
-            name: plan.profile_name.clone(),
-            settings: publishable_settings(&plan.profile, &guest.package_dir(), &plan.name),
-        },
+        profile: ProfileInfo { name: plan.profile_name.clone(), settings },
         input: InputInfo {
             file: built.artifact.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
             bytes: input.blob.bytes,
@@ -421,9 +427,6 @@ fn produce(
     reports.last_mut().expect("the package report").notes = vec![count.clone()];
     manifest.stages.last_mut().expect("the package record").notes = vec![count];
 
-    // The manifest on disk, read once: it may hold a recommendation to keep, and it tells
-    // whether there is anything to write.
-    let existing = Manifest::read(&out_dir.join(manifest::FILE_NAME)).ok();
     keep_recommendation(existing.as_ref(), &mut manifest);
     if up_to_date(out_dir, existing.as_ref(), &manifest) {
         return Ok(Outcome {

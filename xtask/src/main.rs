@@ -2,8 +2,10 @@
 //! and medians, and compares it with cargo's own no-op and with the same pipeline done by hand
 //! with the upstream CLIs when they are on PATH. Prints a Markdown table; writes JSON.
 //!
-//! Targets it checks (from the speed issue): no-op rebuild <= 1.2x cargo's no-op; cold full
-//! build <= 0.5x the by-hand pipeline; peak memory <= 2x the largest single stage's peak.
+//! Targets it checks: no-op rebuild <= 1.1x a do-nothing cargo subcommand running the same
+//! cargo build; cold full build <= 0.5x the by-hand pipeline; peak memory <= 2x the largest
+//! single stage's peak; brotli <= 0.6x the `brotli` CLI's time at <= 1.01x its size;
+//! instantiating the shipped big snapshot < 100 us.
 mod measure;
 mod test;
 
@@ -13,14 +15,23 @@ use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const USAGE: &str = "usage: cargo xtask bench [--guest <Cargo.toml or dir>]... [--reps N] [--json FILE] [--release]
+const USAGE: &str =
+    "usage: cargo xtask bench [--guest <Cargo.toml or dir>[:FEATURES]]... [--reps N] [--json FILE] [--release]
          cargo xtask test [ARGS FOR cargo test...]
-  bench: without --guest, the example guest and the test fixtures. --reps defaults to 5.
+  bench: without --guest, the example guest, the test fixtures and the big-snapshot guest
+         (tests/fixtures/big-guest with its `huge` feature: a 32 MiB snapshot). --reps defaults to 5.
   test: cargo test --workspace --locked --no-fail-fast, then one line counting passed, failed
         and skipped checks (a check skips when a peer it compares against is missing).";
 
+/// A guest to measure, and the cargo features to build it with.
+#[derive(Clone)]
+struct Guest {
+    manifest: PathBuf,
+    features: Option<String>,
+}
+
 struct Options {
-    guests: Vec<PathBuf>,
+    guests: Vec<Guest>,
     reps: usize,
     json: PathBuf,
     release: bool,
@@ -53,10 +64,15 @@ fn parse(args: &[String]) -> Result<Options> {
         let mut value = || args.next().with_context(|| format!("{arg} needs a value\n{USAGE}"));
         match arg.as_str() {
             "--guest" => {
-                let path = PathBuf::from(value()?);
+                let text = value()?;
+                let (path, features) = match text.split_once(':') {
+                    Some((path, features)) => (PathBuf::from(path), Some(features.to_string())),
+                    None => (PathBuf::from(text), None),
+                };
                 let path = if path.is_dir() { path.join("Cargo.toml") } else { path };
                 // cargo metadata reports absolute paths; match them.
-                options.guests.push(path.canonicalize().with_context(|| format!("no guest at {}", path.display()))?);
+                let manifest = path.canonicalize().with_context(|| format!("no guest at {}", path.display()))?;
+                options.guests.push(Guest { manifest, features });
             }
             "--reps" => options.reps = value()?.parse().context("--reps takes a number")?,
             "--json" => options.json = PathBuf::from(value()?),
@@ -73,37 +89,43 @@ fn parse(args: &[String]) -> Result<Options> {
     }
     if options.guests.is_empty() {
         let root = root();
+        let plain = |path: &str| Guest { manifest: root.join(path), features: None };
         options.guests = vec![
-            root.join("examples/url-filter/Cargo.toml"),
-            root.join("tests/fixtures/regex-guest/Cargo.toml"),
-            root.join("tests/fixtures/wasi-guest/Cargo.toml"),
+            plain("examples/url-filter/Cargo.toml"),
+            plain("tests/fixtures/regex-guest/Cargo.toml"),
+            plain("tests/fixtures/wasi-guest/Cargo.toml"),
+            Guest { manifest: root.join("tests/fixtures/big-guest/Cargo.toml"), features: Some("huge".into()) },
         ];
     }
     Ok(options)
 }
 
-/// Builds the tool under test and returns its path.
-fn build_tool(release: bool) -> Result<PathBuf> {
+/// Builds the tool under test and the do-nothing subcommand; returns their paths.
+fn build_tool(release: bool) -> Result<(PathBuf, PathBuf)> {
     let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    command.args(["build", "--quiet", "-p", "cargo-wasmship"]).current_dir(root());
+    command
+        .args(["build", "--quiet", "-p", "cargo-wasmship", "-p", "xtask", "--bin", "cargo-wasmship"])
+        .args(["--bin", "cargo-donothing"])
+        .current_dir(root());
     if release {
         command.arg("--release");
     }
     if !command.status()?.success() {
         bail!("building cargo-wasmship failed");
     }
-    Ok(root().join("target").join(if release { "release" } else { "debug" }).join("cargo-wasmship"))
+    let dir = root().join("target").join(if release { "release" } else { "debug" });
+    Ok((dir.join("cargo-wasmship"), dir.join("cargo-donothing")))
 }
 
 fn bench(options: Options) -> Result<()> {
-    let tool = build_tool(options.release)?;
+    let (tool, donothing) = build_tool(options.release)?;
     let scratch = tempfile_dir()?;
     let mut results = Vec::new();
     for guest in &options.guests {
-        eprintln!("bench: {} ({} repetitions)", guest.display(), options.reps);
+        eprintln!("bench: {} ({} repetitions)", guest.manifest.display(), options.reps);
         results.push(
-            bench_guest(&tool, guest, options.reps, &scratch)
-                .with_context(|| format!("benchmarking {}", guest.display()))?,
+            bench_guest(&tool, &donothing, guest, options.reps, &scratch)
+                .with_context(|| format!("benchmarking {}", guest.manifest.display()))?,
         );
     }
     let report = json!({
@@ -130,27 +152,31 @@ fn tempfile_dir() -> Result<PathBuf> {
 }
 
 /// One invocation of the tool for `guest` with `out` and `cache` directories.
-fn tool_command(tool: &Path, guest: &Path, out: &Path, cache: &Path, extra: &[&str]) -> Command {
+fn tool_command(tool: &Path, guest: &Guest, out: &Path, cache: &Path, extra: &[&str]) -> Command {
     let mut command = Command::new(tool);
     command
         .args(["build", "-q", "--manifest-path"])
-        .arg(guest)
+        .arg(&guest.manifest)
         .arg("--out-dir")
         .arg(out)
         .arg("--cache-dir")
         .arg(cache)
         .args(extra);
+    if let Some(features) = &guest.features {
+        command.args(["--features", features]);
+    }
     command
 }
 
-fn bench_guest(tool: &Path, guest: &Path, reps: usize, scratch: &Path) -> Result<Value> {
+fn bench_guest(tool: &Path, donothing: &Path, spec: &Guest, reps: usize, scratch: &Path) -> Result<Value> {
+    let guest = spec.manifest.as_path();
     let work = scratch.join(format!(
         "guest-{}",
         guest.parent().and_then(|p| p.file_name()).map_or("x".into(), |n| n.to_string_lossy().into_owned())
     ));
     std::fs::create_dir_all(&work)?;
     // Warm cargo's own build so every measurement below starts from cargo's no-op.
-    let warm = run_measured(&mut tool_command(tool, guest, &work.join("warm-out"), &work.join("warm-cache"), &[]))?;
+    let warm = run_measured(&mut tool_command(tool, spec, &work.join("warm-out"), &work.join("warm-cache"), &[]))?;
     let mut manifest: Value = serde_json::from_slice(&std::fs::read(work.join("warm-out/manifest.json"))?)?;
     let target = manifest["package"]["target"].as_str().unwrap_or("wasm32-unknown-unknown").to_string();
     let metadata = cargo_metadata(guest)?;
@@ -170,7 +196,7 @@ fn bench_guest(tool: &Path, guest: &Path, reps: usize, scratch: &Path) -> Result
     let mut cold = Vec::new();
     for rep in 0..reps {
         let dir = work.join(format!("cold-{rep}"));
-        cold.push(run_measured(&mut tool_command(tool, guest, &dir.join("out"), &dir.join("cache"), &[]))?);
+        cold.push(run_measured(&mut tool_command(tool, spec, &dir.join("out"), &dir.join("cache"), &[]))?);
         let _ = std::fs::remove_dir_all(&dir);
     }
 
@@ -178,20 +204,31 @@ fn bench_guest(tool: &Path, guest: &Path, reps: usize, scratch: &Path) -> Result
     // the tool as cargo runs a subcommand (with $CARGO, the real cargo, set), and the whole
     // `cargo wasmship build` a user types, which adds cargo's own subcommand dispatch.
     let (noop_out, noop_cache) = (work.join("noop-out"), work.join("noop-cache"));
-    run_measured(&mut tool_command(tool, guest, &noop_out, &noop_cache, &[]))?;
+    run_measured(&mut tool_command(tool, spec, &noop_out, &noop_cache, &[]))?;
     let real_cargo = real_cargo();
     let path =
         format!("{}:{}", tool.parent().unwrap_or(Path::new(".")).display(), std::env::var("PATH").unwrap_or_default());
-    let (mut noop, mut through_cargo, mut cargo_noop) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut noop, mut through_cargo, mut cargo_noop, mut nothing) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for _ in 0..reps {
-        let mut direct = tool_command(tool, guest, &noop_out, &noop_cache, &[]);
+        let mut direct = tool_command(tool, spec, &noop_out, &noop_cache, &[]);
         if let Some(real) = &real_cargo {
             direct.env("CARGO", real);
         }
         noop.push(run_measured(&mut direct)?);
+        // The floor: a subcommand that runs the same cargo build and nothing else.
+        let mut floor = Command::new(donothing);
+        floor.arg("--manifest-path").arg(guest).args(["--target", &target]);
+        if let Some(features) = &spec.features {
+            floor.args(["--features", features]);
+        }
+        if let Some(real) = &real_cargo {
+            floor.env("CARGO", real);
+        }
+        nothing.push(run_measured(&mut floor)?);
         let mut user = Command::new("cargo");
         user.args(["wasmship", "build", "-q", "--manifest-path"])
             .arg(guest)
+            .args(spec.features.iter().flat_map(|f| ["--features", f.as_str()]))
             .arg("--out-dir")
             .arg(&noop_out)
             .arg("--cache-dir")
@@ -203,6 +240,7 @@ fn bench_guest(tool: &Path, guest: &Path, reps: usize, scratch: &Path) -> Result
         cargo
             .args(["build", "--quiet", "--lib", "--profile", "release", "--target", &target, "--manifest-path"])
             .arg(guest)
+            .args(spec.features.iter().flat_map(|f| ["--features", f.as_str()]))
             .env_remove("CARGO");
         cargo_noop.push(run_measured(&mut cargo)?);
     }
@@ -216,7 +254,7 @@ fn bench_guest(tool: &Path, guest: &Path, reps: usize, scratch: &Path) -> Result
         copy_tree(&noop_cache, &dir.join("cache"))?;
         recompress.push(run_measured(&mut tool_command(
             tool,
-            guest,
+            spec,
             &dir.join("out"),
             &dir.join("cache"),
             &["--set", "brotli-quality=10"],
@@ -225,7 +263,14 @@ fn bench_guest(tool: &Path, guest: &Path, reps: usize, scratch: &Path) -> Result
     }
 
     // Each stage alone, for the peak-memory target (inputs chained from the previous stage).
-    let stages = stage_peaks(tool, guest, &raw, &work)?;
+    let stages = stage_peaks(tool, spec, &raw, &work)?;
+
+    // Brotli on the shipped module: ours (one stream; parts side by side) against the CLI.
+    let shipped_file = work.join("warm-out").join(manifest_shipped(&work.join("warm-out/manifest.json"))?);
+    let brotli = measure::brotli(tool, spec.manifest.as_path(), spec.features.as_deref(), &shipped_file, &work, reps)?;
+
+    // Instantiating the shipped .cwasm, as `report` measures it.
+    let instantiate_us = instantiate_us(tool, spec, &work, reps)?;
 
     // (d) the same pipeline by hand, when the upstream CLIs are installed.
     let by_hand = measure::by_hand(&raw, &passes, &manifest, &work, reps)?;
@@ -236,6 +281,7 @@ fn bench_guest(tool: &Path, guest: &Path, reps: usize, scratch: &Path) -> Result
     let noop_ms = median(&noop, |s| s.millis);
     let through_cargo_ms = median(&through_cargo, |s| s.millis);
     let cargo_noop_ms = median(&cargo_noop, |s| s.millis);
+    let nothing_ms = median(&nothing, |s| s.millis);
     Ok(json!({
         "guest": guest.display().to_string(),
         "target": target,
@@ -246,6 +292,10 @@ fn bench_guest(tool: &Path, guest: &Path, reps: usize, scratch: &Path) -> Result
         "noop_rebuild_ms": noop_ms,
         "cargo_noop_ms": cargo_noop_ms,
         "noop_ratio_to_cargo": noop_ms / cargo_noop_ms,
+        "donothing_ms": nothing_ms,
+        "noop_ratio_to_donothing": noop_ms / nothing_ms,
+        "brotli": brotli,
+        "instantiate_us": instantiate_us,
         "noop_through_cargo_ms": through_cargo_ms,
         "noop_through_cargo_ratio": through_cargo_ms / cargo_noop_ms,
         "recompress_rebuild_ms": median(&recompress, |s| s.millis),
@@ -258,6 +308,7 @@ fn bench_guest(tool: &Path, guest: &Path, reps: usize, scratch: &Path) -> Result
             "cold": cold.iter().map(|s| s.millis).collect::<Vec<_>>(),
             "noop": noop.iter().map(|s| s.millis).collect::<Vec<_>>(),
             "cargo_noop": cargo_noop.iter().map(|s| s.millis).collect::<Vec<_>>(),
+            "donothing": nothing.iter().map(|s| s.millis).collect::<Vec<_>>(),
             "noop_through_cargo": through_cargo.iter().map(|s| s.millis).collect::<Vec<_>>(),
             "recompress": recompress.iter().map(|s| s.millis).collect::<Vec<_>>(),
         },
@@ -320,13 +371,46 @@ fn raw_module(metadata: &Value, target: &str, file: &str) -> Result<PathBuf> {
     Ok(path)
 }
 
-fn stage_peaks(tool: &Path, guest: &Path, raw: &Path, work: &Path) -> Result<Vec<(String, Sample)>> {
+/// The shipped module's file, from a manifest.
+fn manifest_shipped(manifest: &Path) -> Result<String> {
+    let json: Value = serde_json::from_slice(&std::fs::read(manifest)?)?;
+    json["artifacts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|a| a["kind"] == "wasm" && a["content_encoding"].is_null())
+        .and_then(|a| a["file"].as_str().map(String::from))
+        .context("the manifest lists no shipped module")
+}
+
+/// Median microseconds to instantiate the shipped `.cwasm`, from `report`'s own measurement.
+fn instantiate_us(tool: &Path, spec: &Guest, work: &Path, reps: usize) -> Result<f64> {
+    let out = work.join("report-out");
+    let mut command = Command::new(tool);
+    command
+        .args(["report", "-q", "--no-compress", "--reps", &reps.to_string(), "--manifest-path"])
+        .arg(&spec.manifest)
+        .arg("--out-dir")
+        .arg(&out);
+    if let Some(features) = &spec.features {
+        command.args(["--features", features]);
+    }
+    run_measured(&mut command)?;
+    let report: Value = serde_json::from_slice(&std::fs::read(out.join("report.json"))?)?;
+    report["startup"]["instantiate_shipped"]["median_ms"].as_f64().map(|ms| ms * 1000.0).context("report.json")
+}
+
+fn stage_peaks(tool: &Path, spec: &Guest, raw: &Path, work: &Path) -> Result<Vec<(String, Sample)>> {
+    let guest = spec.manifest.as_path();
     let mut samples = Vec::new();
     let mut input = raw.to_path_buf();
     for stage in ["preinit", "optimize", "strip", "precompile", "compress"] {
         let output = work.join(format!("stage-{stage}.out"));
         let mut command = Command::new(tool);
         command.args(["stage", stage]).arg(&input).arg("-o").arg(&output).args(["-q", "--manifest-path"]).arg(guest);
+        if let Some(features) = &spec.features {
+            command.args(["--features", features]);
+        }
         samples.push((stage.to_string(), run_measured(&mut command)?));
         // Later stages read the module, not the .cwasm or the .br.
         if !matches!(stage, "precompile" | "compress") {
@@ -375,6 +459,51 @@ fn markdown(report: &Value) -> String {
          - by hand: wasmtime wizer, wasm-opt (same pass list, then the strip passes), wasmtime compile \
          per target, brotli, gzip, sha256sum, one after the other.\n\
          - peak ratio: the tool's peak RSS over the largest peak of any stage run alone.\n",
+    );
+    out.push_str("\n| guest | no-op | do-nothing subcommand | no-op / do-nothing | shipped .wasm | brotli, one stream | brotli, in parts | `brotli` CLI | one stream / CLI (time, size) | parts / CLI (time, size) | instantiate .cwasm |\n");
+    out.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    for guest in report["guests"].as_array().into_iter().flatten() {
+        let name = Path::new(guest["guest"].as_str().unwrap_or(""))
+            .parent()
+            .and_then(|p| p.file_name())
+            .map_or(String::new(), |n| n.to_string_lossy().into_owned());
+        let b = &guest["brotli"];
+        let sized = |ms_key: &str, bytes_key: &str| {
+            format!(
+                "{} ({})",
+                ms(b[ms_key].as_f64().unwrap_or(0.0)),
+                kib(b[bytes_key].as_f64().unwrap_or(0.0) / 1024.0)
+            )
+        };
+        let cli = match b["cli"].as_object() {
+            Some(cli) => format!(
+                "{} ({})",
+                ms(cli["ms"].as_f64().unwrap_or(0.0)),
+                kib(cli["bytes"].as_f64().unwrap_or(0.0) / 1024.0)
+            ),
+            None => "n/a".into(),
+        };
+        let ratios = |time: &str, size: &str| match (b[time].as_f64(), b[size].as_f64()) {
+            (Some(t), Some(s)) => format!("{t:.2}x, {s:.3}x"),
+            _ => "n/a".into(),
+        };
+        out.push_str(&format!(
+            "| {name} | {} | {} | {:.2}x | {} | {} | {} | {cli} | {} | {} | {:.0} µs |\n",
+            ms(guest["noop_rebuild_ms"].as_f64().unwrap_or(0.0)),
+            ms(guest["donothing_ms"].as_f64().unwrap_or(0.0)),
+            guest["noop_ratio_to_donothing"].as_f64().unwrap_or(0.0),
+            kib(b["input_bytes"].as_f64().unwrap_or(0.0) / 1024.0),
+            sized("one_stream_ms", "one_stream_bytes"),
+            format!("{} parts: {}", b["parts"], sized("parts_ms", "parts_bytes")),
+            ratios("one_stream_time_ratio", "one_stream_size_ratio"),
+            ratios("parts_time_ratio", "parts_size_ratio"),
+            guest["instantiate_us"].as_f64().unwrap_or(0.0),
+        ));
+    }
+    out.push_str(
+        "\n- do-nothing subcommand: `cargo-donothing` (xtask), which runs the same cargo build the tool runs and nothing else.\n\
+         - brotli: q11, window 24, on the shipped module; in parts: `brotli-parts` = cores.\n\
+         - instantiate .cwasm: `report`'s median of instantiating the deserialized .cwasm.\n",
     );
     for guest in report["guests"].as_array().into_iter().flatten() {
         if let Some(note) = guest["by_hand"]["note"].as_str() {

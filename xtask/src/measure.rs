@@ -225,3 +225,75 @@ fn wasi_env(manifest: &Value) -> Vec<(String, String)> {
         .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string())).collect())
         .unwrap_or_default()
 }
+
+/// Brotli at the guest profile's settings (q11, window 24) on the shipped module: the tool in
+/// one stream and in parts side by side (one per core), against the `brotli` CLI
+/// (`-q 11 -w 24`) on the same file. Medians of `reps` runs, and the sizes.
+pub fn brotli(
+    tool: &Path,
+    guest: &Path,
+    features: Option<&str>,
+    file: &Path,
+    work: &Path,
+    reps: usize,
+) -> Result<Value> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let out = work.join("brotli.out");
+    let ours = |parts: usize| -> Result<(f64, u64)> {
+        let mut times = Vec::new();
+        for _ in 0..reps {
+            let mut command = Command::new(tool);
+            command
+                .args(["stage", "compress"])
+                .arg(file)
+                .arg("-o")
+                .arg(&out)
+                .args([
+                    "-q",
+                    "--set",
+                    "compress=[\"br\"]",
+                    "--set",
+                    &format!("brotli-parts={parts}"),
+                    "--manifest-path",
+                ])
+                .arg(guest);
+            if let Some(features) = features {
+                command.args(["--features", features]);
+            }
+            times.push(run_measured(&mut command)?);
+        }
+        Ok((median(&times, |s| s.millis), std::fs::metadata(&out)?.len()))
+    };
+    let (one_ms, one_bytes) = ours(1)?;
+    let (parts_ms, parts_bytes) = ours(cores)?;
+    let cli = match Command::new("brotli").arg("--version").output() {
+        Ok(version) if version.status.success() => {
+            let mut times = Vec::new();
+            for _ in 0..reps {
+                let mut command = Command::new("brotli");
+                command.args(["-q", "11", "-w", "24", "-f", "-o"]).arg(&out).arg(file);
+                times.push(run_measured(&mut command)?);
+            }
+            Some((
+                median(&times, |s| s.millis),
+                std::fs::metadata(&out)?.len(),
+                String::from_utf8_lossy(&version.stdout).trim().to_string(),
+            ))
+        }
+        _ => None,
+    };
+    let _ = std::fs::remove_file(&out);
+    Ok(json!({
+        "input_bytes": std::fs::metadata(file)?.len(),
+        "one_stream_ms": one_ms,
+        "one_stream_bytes": one_bytes,
+        "parts": cores,
+        "parts_ms": parts_ms,
+        "parts_bytes": parts_bytes,
+        "cli": cli.as_ref().map(|(ms, bytes, version)| json!({ "ms": ms, "bytes": bytes, "version": version })),
+        "one_stream_time_ratio": cli.as_ref().map(|(ms, _, _)| one_ms / ms),
+        "one_stream_size_ratio": cli.as_ref().map(|(_, bytes, _)| one_bytes as f64 / *bytes as f64),
+        "parts_time_ratio": cli.as_ref().map(|(ms, _, _)| parts_ms / ms),
+        "parts_size_ratio": cli.as_ref().map(|(_, bytes, _)| parts_bytes as f64 / *bytes as f64),
+    }))
+}
