@@ -308,7 +308,7 @@ struct Overrides {
     /// Require pre-init (fail when there is no init export).
     #[arg(long)]
     preinit: bool,
-    /// Give init WASI (wasm32-wasip1 guests): only the env vars and directories granted (`allow-wasi = true`).
+    /// Give init WASI (wasm32-wasip1 and wasm32-wasip2 guests): only the env vars and directories granted (`allow-wasi = true`).
     #[arg(long)]
     allow_wasi: bool,
     /// Env var for init under WASI (repeatable); adds to the profile's `env`.
@@ -473,9 +473,12 @@ pub fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<(), Fai
             Ok(())
         }
         Command::Report(args) => {
-            let call = parse_call(args.call.as_deref())?;
-            let options =
-                commands::report::ReportOptions { call, reps: args.reps, headroom_percent: args.memory_headroom };
+            // Parsed once the build says what the guest is: a component's call is WAVE.
+            let options = commands::report::ReportOptions {
+                call: args.call,
+                reps: args.reps,
+                headroom_percent: args.memory_headroom,
+            };
             commands::report::run(&request(args.build).map_err(Failure::config)?, &options).map(|_| ())
         }
         Command::Serve(args) => {

@@ -2,7 +2,7 @@
 //! resolved profile, the output directory and each stage's typed config. Shared by `build`,
 //! `verify` (to find the output directory) and `stage`.
 use crate::config::cargo_config::CargoTarget;
-use crate::config::{self, DirGrant, GuestTarget, Layer, MetadataSource, Profile};
+use crate::config::{self, DirGrant, Layer, MetadataSource, Profile};
 use crate::guest::{self, CargoArgs, Guest};
 use crate::stages;
 use crate::stages::optimize::OptimizeConfig;
@@ -171,7 +171,13 @@ pub fn plan(request: &Request, ui: &Ui) -> Result<Plan> {
         "wasm-opt",
         "optimize stage; binaryen did not run",
     ))?;
-    let engine = stages::precompile::engine::resolve(&profile.engine).map_err(bad_setting(
+    // A component's .cwasm needs the host's component model: on unless the profile says off.
+    let mut engine_keys = profile.engine.clone();
+    let names_component_model = |f: &String| f.trim_start_matches(['-', '+']).replace('_', "-") == "component-model";
+    if profile.target.is_component() && !engine_keys.wasm_features.iter().any(names_component_model) {
+        engine_keys.wasm_features.push("component-model".into());
+    }
+    let engine = stages::precompile::engine::resolve(&engine_keys).map_err(bad_setting(
         &profile,
         "engine",
         "precompile stage",
@@ -195,7 +201,15 @@ pub fn plan(request: &Request, ui: &Ui) -> Result<Plan> {
         gzip_zopfli: profile.gzip_zopfli,
         zstd_level: profile.zstd_level,
         brotli_parts: profile.brotli_parts,
+        component: profile.target.is_component(),
     };
+    if profile.target.is_component() && !profile.host_bindings.is_empty() {
+        return Err(bad_setting(&profile, "host-bindings", "package stage")(anyhow::anyhow!(
+            "`host-bindings` makes Go (wazero) and Node hosts of core modules; neither runs a component \
+             (wasm32-wasip2)\n  help: remove `host-bindings`, and load the component with wasmship-host's \
+             `Shipped::load_component` (see examples/component-host)"
+        )));
+    }
     let bindings = BindingConfig {
         bindings: profile.host_bindings.clone(),
         name: name.clone(),
@@ -240,8 +254,8 @@ fn preinit_config(profile: &Profile, ui: &Ui) -> Result<PreinitConfig> {
     if !profile.allow_wasi && grants_given {
         ui.warn("`env`, `inherit-env` and `dirs` have no effect unless `allow-wasi = true`");
     }
-    if profile.allow_wasi && profile.target != GuestTarget::Wasip1 {
-        ui.warn("`allow-wasi` only matters for wasm32-wasip1 guests; this profile builds wasm32-unknown-unknown");
+    if profile.allow_wasi && !profile.target.has_wasi() {
+        ui.warn("`allow-wasi` only matters for WASI guests (wasm32-wasip1, wasm32-wasip2); this profile builds wasm32-unknown-unknown");
     }
     let wasi = if profile.allow_wasi {
         let mut env: Vec<(String, String)> = profile.env.clone().into_iter().collect();

@@ -305,13 +305,14 @@ fn a_wasm_target_in_cargos_own_config_is_the_default() {
     assert_eq!(Manifest::read(&guest.join("out/manifest.json")).unwrap().package.target, "wasm32-unknown-unknown");
 
     // A wasm target this tool does not build is not silently replaced: the build says so.
-    std::fs::write(dir.path().join("repo/.cargo/config.toml"), "[build]\ntarget = \"wasm32-wasip2\"\n").unwrap();
+    std::fs::write(dir.path().join("repo/.cargo/config.toml"), "[build]\ntarget = \"wasm64-unknown-unknown\"\n")
+        .unwrap();
     std::fs::write(guest.join("Cargo.toml"), plain).unwrap();
     let output = ok(wasmship(&["build", "--no-precompile", "--out-dir", "out"], &guest));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         stderr.contains("warning: build.target in")
-            && stderr.contains("`wasm32-wasip2`, which cargo-wasmship does not build"),
+            && stderr.contains("`wasm64-unknown-unknown`, which cargo-wasmship does not build"),
         "{stderr}"
     );
     assert_eq!(Manifest::read(&guest.join("out/manifest.json")).unwrap().package.target, "wasm32-unknown-unknown");

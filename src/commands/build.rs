@@ -278,7 +278,7 @@ fn produce(
     let preinit_settings = plan.preinit.cache_settings()?;
     let preinit =
         runner.unit_with(Stage::Preinit, "preinit", input, preinit_settings, plan.preinit.cacheable(), |bytes| {
-            stages::build::check_module(bytes, &built.artifact, guest.package.name.as_str())?;
+            stages::build::check_module(bytes, &built.artifact, guest.package.name.as_str(), plan.profile.target)?;
             stages::preinit::run(bytes, &plan.preinit).map(|o| (o.bytes, o.report, Value::Null)).map_err(at)
         })?;
     let optimized = runner
@@ -412,7 +412,10 @@ fn produce(
     // Generated from the named artifacts: host bindings, the browser loader, then the deploy
     // files, which describe the loader too.
     let mut generated = stages::package::bindings::generate(&manifest, &plan.bindings)?;
-    generated.push(stages::package::web::loader(&manifest, &plan.name)?);
+    // Browsers run core modules, not components: a component gets no browser loader.
+    if !plan.package.component {
+        generated.push(stages::package::web::loader(&manifest, &plan.name)?);
+    }
     for file in generated {
         manifest.artifacts.push(file.artifact);
         sources.push(Source::Bytes(file.bytes));

@@ -3,6 +3,7 @@
 //! raw module against the shipped `.cwasm`, each wasmtime engine, and the memory a call needs.
 //! Writes `report.json` and a self-contained `report.html` next to the manifest, prints a
 //! table, and records the recommended memory cap in `manifest.json` for hosts.
+mod component;
 mod measure;
 mod render;
 
@@ -18,7 +19,9 @@ use std::path::Path;
 pub use measure::Stats;
 
 pub struct ReportOptions {
-    pub call: Option<CallSpec>,
+    /// As written: `export(args)` for a core module, WAVE (`wasmtime run --invoke`) for a
+    /// component.
+    pub call: Option<String>,
     pub reps: usize,
     /// Headroom over the measured memory peak for the recommended cap, in percent.
     pub headroom_percent: u32,
@@ -76,7 +79,8 @@ pub fn run(request: &Request, options: &ReportOptions) -> Result<Report, Failure
     hold_for_race_test();
     let ui = crate::ui::Ui::new(request.quiet);
     ui.status("Measuring", &format!("{} reps each, after one warm-up", options.reps));
-    let report = measure(&plan, &outcome, options).map_err(Failure::build)?;
+    let call = GuestCall::parse(options.call.as_deref(), outcome.manifest.is_component()).map_err(Failure::config)?;
+    let report = measure(&plan, &outcome, options, &call).map_err(Failure::build)?;
     let write = || -> Result<()> {
         let dir = &outcome.out_dir;
         let mut json = serde_json::to_string_pretty(&report)?;
@@ -103,7 +107,37 @@ pub fn run(request: &Request, options: &ReportOptions) -> Result<Report, Failure
     Ok(report)
 }
 
-fn measure(plan: &crate::plan::Plan, outcome: &super::build::Outcome, options: &ReportOptions) -> Result<Report> {
+/// The call to time, parsed for the kind of guest built.
+enum GuestCall {
+    None,
+    Core(CallSpec),
+    Component(wasmship_host::component_call::ComponentCall),
+}
+
+impl GuestCall {
+    fn parse(text: Option<&str>, component: bool) -> Result<GuestCall> {
+        Ok(match text {
+            None => GuestCall::None,
+            Some(text) if component => GuestCall::Component(wasmship_host::component_call::ComponentCall::parse(text)?),
+            Some(text) => GuestCall::Core(CallSpec::parse(text)?),
+        })
+    }
+
+    fn text(&self) -> Option<String> {
+        match self {
+            GuestCall::None => None,
+            GuestCall::Core(spec) => Some(spec.to_string()),
+            GuestCall::Component(call) => Some(call.to_string()),
+        }
+    }
+}
+
+fn measure(
+    plan: &crate::plan::Plan,
+    outcome: &super::build::Outcome,
+    options: &ReportOptions,
+    call: &GuestCall,
+) -> Result<Report> {
     let manifest = &outcome.manifest;
     let raw = std::fs::read(&outcome.raw).with_context(|| format!("reading {}", outcome.raw.display()))?;
     let wasm = manifest.shipped_wasm().context("the manifest lists no shipped module")?;
@@ -112,7 +146,12 @@ fn measure(plan: &crate::plan::Plan, outcome: &super::build::Outcome, options: &
     // The bytes measured are the bytes checked: read once, against the manifest's sha256.
     let cwasm_artifact = {
         let engine = wasmtime::Engine::new(&shipped_dir.engine_config()?).map_err(|e| anyhow::anyhow!("{e:#}"))?;
-        match shipped_dir.load(&engine)?.source {
+        let source = if manifest.is_component() {
+            shipped_dir.load_component(&engine)?.source
+        } else {
+            shipped_dir.load(&engine)?.source
+        };
+        match source {
             wasmship_host::Source::Precompiled { file, .. } => {
                 Some(manifest.artifacts.iter().find(|a| a.file == file).context("the loaded .cwasm")?)
             }
@@ -131,12 +170,25 @@ fn measure(plan: &crate::plan::Plan, outcome: &super::build::Outcome, options: &
         engine: &manifest.engine,
         init_func,
         sandbox: &plan.preinit.sandbox,
-        call: options.call.as_ref(),
+        call: match call {
+            GuestCall::Core(spec) => Some(spec),
+            _ => None,
+        },
         reps: options.reps,
     };
-    let startup = measure::startup(&subject)?;
-    let engines = measure::engines(&subject, &startup);
-    let memory = measure::memory(&subject)?;
+    let (startup, engines, memory) = if manifest.is_component() {
+        let spec = match call {
+            GuestCall::Component(spec) => Some(spec),
+            _ => None,
+        };
+        let startup = component::startup(&subject, spec)?;
+        let engines = component::engines(&subject, &startup, spec);
+        (startup, engines, component::memory(&subject, spec)?)
+    } else {
+        let startup = measure::startup(&subject)?;
+        let engines = measure::engines(&subject, &startup);
+        (startup, engines, measure::memory(&subject)?)
+    };
     let recommended_cap = recommended_cap(memory.peak, options.headroom_percent);
 
     let bytes = bytes(manifest, &raw, &plan.package)?;
@@ -170,7 +222,7 @@ fn measure(plan: &crate::plan::Plan, outcome: &super::build::Outcome, options: &
         package: manifest.package.name.clone(),
         version: manifest.package.version.clone(),
         profile: manifest.profile.name.clone(),
-        call: options.call.as_ref().map(|c| c.to_string()),
+        call: call.text(),
         reps: options.reps,
         bytes,
         startup,

@@ -13,6 +13,8 @@ use std::path::Path;
 use tiny_http::{Header, Method, Request, Response, Server};
 
 const DEMO_TEMPLATE: &str = include_str!("../../templates/web/demo.html");
+/// A component's page: its files, and why there is no demo call (browsers run no components).
+const COMPONENT_TEMPLATE: &str = include_str!("../../templates/web/component.html");
 
 pub struct ServeOptions {
     pub port: u16,
@@ -97,8 +99,44 @@ fn load(manifest: &Manifest, root: &Path, options: &ServeOptions) -> Result<Site
         files.insert(served.path.clone(), Entry { served, bodies });
     }
     let wasm = manifest.shipped_wasm().context("the manifest lists no shipped .wasm")?;
-    let loader = manifest.artifacts.iter().find(|a| a.kind == ArtifactKind::WebLoader).context("no loader")?;
     let path_of = |file: &str| web::url_path(&web_path, file);
+    // Text from the manifest goes into HTML escaped: a manifest is input.
+    let common = [
+        ("crate", html_escape(&manifest.package.name)),
+        ("crate_version", html_escape(&manifest.package.version)),
+        ("wasm_path", html_escape(&path_of(&wasm.file))),
+        ("wasm_bytes", wasm.bytes.to_string()),
+        ("integrity", html_escape(&wasm.integrity)),
+    ];
+    let demo = if manifest.is_component() {
+        if let Some(call) = &options.call {
+            anyhow::bail!(
+                "--call {call}: {} is a component, which browsers do not run, so the page has no demo call\n  \
+                 help: time the call with `cargo wasmship report --call '{call}'`",
+                manifest.package.name
+            );
+        }
+        crate::stages::package::bindings::render(COMPONENT_TEMPLATE, &common)
+    } else {
+        demo_page(manifest, root, options, &common, &path_of)?
+    };
+    Ok(Site {
+        files,
+        demo_paths: [web_path.clone(), format!("{web_path}index.html")],
+        demo: Body::new(demo.into_bytes()),
+    })
+}
+
+/// The demo page of a core module: the loader fetches it and the page makes one call.
+fn demo_page(
+    manifest: &Manifest,
+    root: &Path,
+    options: &ServeOptions,
+    common: &[(&str, String)],
+    path_of: &dyn Fn(&str) -> String,
+) -> Result<String> {
+    let wasm = manifest.shipped_wasm().context("the manifest lists no shipped .wasm")?;
+    let loader = manifest.artifacts.iter().find(|a| a.kind == ArtifactKind::WebLoader).context("no loader")?;
     // The page converts each number to the type of the export's parameter it lands on.
     let param_types = match &options.call {
         Some(call) => {
@@ -111,25 +149,18 @@ fn load(manifest: &Manifest, root: &Path, options: &ServeOptions) -> Result<Site
         }
         None => Vec::new(),
     };
-    let demo = crate::stages::package::bindings::render(
-        DEMO_TEMPLATE,
-        &[
-            ("crate", manifest.package.name.clone()),
-            ("crate_version", manifest.package.version.clone()),
-            ("wasm_path", path_of(&wasm.file)),
-            ("wasm_bytes", wasm.bytes.to_string()),
-            ("integrity", wasm.integrity.clone()),
-            ("loader_path", path_of(&loader.file)),
-            // In a <script>: `</` must not end it.
-            ("call_json", serde_json::to_string(&options.call).expect("JSON").replace("</", "<\\/")),
-            ("param_types_json", serde_json::to_string(&param_types).expect("JSON")),
-        ],
-    );
-    Ok(Site {
-        files,
-        demo_paths: [web_path.clone(), format!("{web_path}index.html")],
-        demo: Body::new(demo.into_bytes()),
-    })
+    let mut values = common.to_vec();
+    values.extend([
+        ("loader_path", html_escape(&path_of(&loader.file))),
+        // In a <script>: `</` must not end it.
+        ("call_json", serde_json::to_string(&options.call).expect("JSON").replace("</", "<\\/")),
+        ("param_types_json", serde_json::to_string(&param_types).expect("JSON")),
+    ]);
+    Ok(crate::stages::package::bindings::render(DEMO_TEMPLATE, &values))
+}
+
+fn html_escape(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#39;")
 }
 
 /// Every value `served` puts in a header or a URL must be one HTTP can carry: a manifest is

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 pub enum CargoTarget {
     /// A guest target this tool builds, and where it was set.
     Guest(GuestTarget, String),
-    /// Another wasm target (`wasm32-wasip2`...): the message for the warning that it is not used.
+    /// Another wasm target (`wasm64-unknown-unknown`...): the message for the warning that it is not used.
     OtherWasm(String),
 }
 
@@ -38,6 +38,7 @@ fn classify(triple: &str, origin: String) -> Option<CargoTarget> {
     match triple {
         "wasm32-unknown-unknown" => Some(CargoTarget::Guest(GuestTarget::Unknown, origin)),
         "wasm32-wasip1" => Some(CargoTarget::Guest(GuestTarget::Wasip1, origin)),
+        "wasm32-wasip2" => Some(CargoTarget::Guest(GuestTarget::Wasip2, origin)),
         other if other.starts_with("wasm") => Some(CargoTarget::OtherWasm(format!(
             "{origin} is `{other}`, which cargo-wasmship does not build; building wasm32-unknown-unknown \
              (set `target = \"wasm32-wasip1\"` in the wasmship profile for WASI)"
@@ -79,9 +80,9 @@ mod tests {
         std::fs::write(inner.join(".cargo/config.toml"), "[build]\ntarget = [\"wasm32-unknown-unknown\"]\n").unwrap();
         assert!(matches!(build_target(&inner), Some(CargoTarget::Guest(GuestTarget::Unknown, _))));
         // A wasm target this tool does not build is named, to be warned about.
-        std::fs::write(inner.join(".cargo/config.toml"), "[build]\ntarget = \"wasm32-wasip2\"\n").unwrap();
+        std::fs::write(inner.join(".cargo/config.toml"), "[build]\ntarget = \"wasm64-unknown-unknown\"\n").unwrap();
         let Some(CargoTarget::OtherWasm(message)) = build_target(&inner) else { panic!("another wasm target") };
-        assert!(message.contains("`wasm32-wasip2`, which cargo-wasmship does not build"), "{message}");
+        assert!(message.contains("`wasm64-unknown-unknown`, which cargo-wasmship does not build"), "{message}");
         // A host target is not a guest target: the default stays.
         std::fs::write(inner.join(".cargo/config.toml"), "[build]\ntarget = \"x86_64-unknown-linux-gnu\"\n").unwrap();
         assert_eq!(build_target(&inner), None);

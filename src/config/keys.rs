@@ -9,7 +9,7 @@ pub struct Key {
 
 pub const KEYS: &[Key] = &[
     Key { name: "cargo-profile", expects: "a string", doc: "cargo profile for the guest build (default `release`)" },
-    Key { name: "target", expects: "`wasm32-unknown-unknown` or `wasm32-wasip1`", doc: "guest target (default `wasm32-unknown-unknown`)" },
+    Key { name: "target", expects: "`wasm32-unknown-unknown`, `wasm32-wasip1` or `wasm32-wasip2` (a component)", doc: "guest target (default `wasm32-unknown-unknown`)" },
     Key { name: "features", expects: "a list of strings", doc: "cargo features of the guest" },
     Key { name: "all-features", expects: "a boolean", doc: "build the guest with `--all-features`" },
     Key { name: "no-default-features", expects: "a boolean", doc: "build the guest with `--no-default-features`" },

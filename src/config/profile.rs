@@ -19,6 +19,9 @@ pub enum GuestTarget {
     Unknown,
     #[serde(rename = "wasm32-wasip1")]
     Wasip1,
+    /// A component (WASI 0.2): its own path through the stages.
+    #[serde(rename = "wasm32-wasip2")]
+    Wasip2,
 }
 
 impl GuestTarget {
@@ -26,7 +29,18 @@ impl GuestTarget {
         match self {
             GuestTarget::Unknown => "wasm32-unknown-unknown",
             GuestTarget::Wasip1 => "wasm32-wasip1",
+            GuestTarget::Wasip2 => "wasm32-wasip2",
         }
+    }
+
+    /// Whether cargo builds a component for this target rather than a core module.
+    pub fn is_component(self) -> bool {
+        self == GuestTarget::Wasip2
+    }
+
+    /// Whether the guest can import WASI (and so may be given it during init).
+    pub fn has_wasi(self) -> bool {
+        self != GuestTarget::Unknown
     }
 }
 
@@ -237,6 +251,7 @@ impl Profile {
                 self.target = match value.as_str() {
                     Some("wasm32-unknown-unknown") => GuestTarget::Unknown,
                     Some("wasm32-wasip1") => GuestTarget::Wasip1,
+                    Some("wasm32-wasip2") => GuestTarget::Wasip2,
                     _ => return Err(bad()),
                 }
             }

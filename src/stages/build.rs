@@ -112,7 +112,20 @@ pub fn run(guest: &Guest, config: &BuildConfig<'_>) -> Result<BuildOutput> {
 /// Checks that cargo's module is valid WebAssembly. Called by the first stage that reads it,
 /// so an input whose digest the stage cache already knows (and so was checked) is not
 /// validated again on every rebuild.
-pub fn check_module(bytes: &[u8], artifact: &Path, package: &str) -> Result<()> {
+pub fn check_module(bytes: &[u8], artifact: &Path, package: &str, target: GuestTarget) -> Result<()> {
+    // The plan chose the guest's path from its target; every stage after must see that kind.
+    let component = crate::wasm::component::is_component(bytes);
+    if component != target.is_component() {
+        let (made, expected) =
+            if component { ("a component", "a core module") } else { ("a core module", "a component") };
+        bail!(
+            "cargo built {made} for {}, where the plan expects {expected} (build stage)\n  --> {}\n  \
+             help: a component comes from `target = \"wasm32-wasip2\"`; a post-link step (wasm-tools component new, \
+             a custom linker) must not change what cargo makes",
+            target.triple(),
+            artifact.display(),
+        );
+    }
     if let Err(invalid) = crate::wasm::validate(bytes) {
         bail!(
             "{invalid} (build stage)\n  --> {}\n  \

@@ -123,6 +123,9 @@ pub fn run(wasm: &[u8], config: &OptimizeConfig) -> Result<StageOutput> {
     let Some(mut plan) = plan(config)? else {
         return Ok(StageOutput::skipped(Stage::Optimize, wasm, settings, "wasm-opt = false"));
     };
+    if crate::wasm::component::is_component(wasm) {
+        return run_component(wasm, config, started);
+    }
     if let Some(external) = &config.external {
         return run_external(wasm, config, external, started);
     }
@@ -158,6 +161,30 @@ pub fn run(wasm: &[u8], config: &OptimizeConfig) -> Result<StageOutput> {
         report = report.note(format!("converged after {rounds} rounds"));
     }
     Ok(StageOutput { bytes: output, report })
+}
+
+/// A component: the pass list on each core module inside it, then the component put back
+/// together with the optimized modules and validated.
+fn run_component(wasm: &[u8], config: &OptimizeConfig, started: Instant) -> Result<StageOutput> {
+    let mut notes = Vec::new();
+    let rebuilt = crate::wasm::component::rebuild(
+        wasm,
+        |index, module| {
+            let out = run(module, config)?;
+            notes.push(format!(
+                "core module {index}: {} -> {}",
+                crate::ui::human_bytes(out.report.bytes_in),
+                crate::ui::human_bytes(out.report.bytes_out)
+            ));
+            Ok(out.bytes)
+        },
+        |_| true,
+    )?;
+    crate::wasm::component::validate(&rebuilt)
+        .map_err(|e| anyhow!("the component with its modules optimized does not validate: {e} (optimize stage)"))?;
+    let mut report = StageReport::new(Stage::Optimize, wasm, &rebuilt, started, config.settings());
+    report.notes = notes;
+    Ok(StageOutput { bytes: rebuilt, report })
 }
 
 /// The stage with the user's wasm-opt: the same preparation (DWARF out, names kept), every

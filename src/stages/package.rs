@@ -25,6 +25,8 @@ pub struct PackageConfig {
     pub gzip_zopfli: bool,
     pub zstd_level: u32,
     pub brotli_parts: u32,
+    /// The guest is a component (wasm32-wasip2).
+    pub component: bool,
 }
 
 /// Length of the hex sha256 prefix in content-hashed names: 64 bits, plenty against
@@ -86,7 +88,7 @@ pub fn run(pieces: &[Piece<'_>], config: &PackageConfig) -> (Vec<Artifact>, Stag
     let mut artifacts = Vec::new();
     let mut shipped: Option<&BlobRef> = None;
     for piece in pieces {
-        let artifact = match piece {
+        let mut artifact = match piece {
             Piece::Wasm(blob) => {
                 shipped = Some(blob);
                 wasm_file = web(&file_name(config, name, "wasm", blob));
@@ -130,6 +132,8 @@ pub fn run(pieces: &[Piece<'_>], config: &PackageConfig) -> (Vec<Artifact>, Stag
                 artifact
             }
         };
+        // Everything made from a component is one: the module, its copies, its .cwasm.
+        artifact.component = config.component;
         artifacts.push(artifact);
     }
 
@@ -199,6 +203,7 @@ pub fn describe(name: &str, file: &str, kind: ArtifactKind, blob: &BlobRef, immu
         content_encoding: None,
         decoded: None,
         immutable,
+        component: false,
         precompiled: None,
     }
 }

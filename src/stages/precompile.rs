@@ -188,6 +188,10 @@ const MAX_DENSE_IMAGE: u64 = 4 << 30;
 /// so every instantiation maps it copy-on-write instead of copying segments. (A host that
 /// compiles the `.wasm` itself needs the same `memory_guaranteed_dense_image_size`.)
 fn memory_image(wasm: &[u8], profile: &EngineProfile) -> Result<Option<wasmship_manifest::MemoryImage>> {
+    if crate::wasm::component::is_component(wasm) {
+        // A component's memories live in its core modules; wasmtime lays each out alike.
+        return Ok(None);
+    }
     let Some(memories) = crate::wasm::memory_extent(wasm)? else {
         return Ok(Some(wasmship_manifest::MemoryImage { copy_on_write: false, span: 0, data: 0 }));
     };
@@ -212,7 +216,15 @@ pub fn run(wasm: &[u8], target: &CwasmTarget, profile: &EngineProfile) -> Result
         image.as_ref().map_or(WASMTIME_DENSE_IMAGE, |i| i.span.max(WASMTIME_DENSE_IMAGE).saturating_add(1));
     let engine = engine_for(profile, target, dense_up_to)?;
     // A backend bug must become an error that names the target, never a crash of the tool.
-    let compiled = catch_unwind(AssertUnwindSafe(|| engine.precompile_module(wasm))).map_err(|panic| {
+    let component = crate::wasm::component::is_component(wasm);
+    let compiled = catch_unwind(AssertUnwindSafe(|| {
+        if component {
+            engine.precompile_component(wasm)
+        } else {
+            engine.precompile_module(wasm)
+        }
+    }))
+    .map_err(|panic| {
         let why = panic
             .downcast_ref::<String>()
             .map(String::as_str)

@@ -2,6 +2,7 @@
 //! export runs once, here, inside [`sandbox`]; its memory and globals become the new
 //! module's data, so no instance pays for init again.
 pub mod checks;
+pub mod component;
 pub mod explain;
 pub mod sandbox;
 pub mod stdio;
@@ -149,6 +150,9 @@ pub fn run(wasm: &[u8], config: &PreinitConfig) -> Result<StageOutput> {
         return Ok(StageOutput::skipped(Stage::Preinit, wasm, settings, why));
     };
     settings["init-func"] = json!(init_func);
+    if crate::wasm::component::is_component(wasm) {
+        return run_component(wasm, config, &init_func, settings, started);
+    }
 
     // Structure first: a shared memory would make Wizer panic rather than refuse.
     let blockers = checks::unsnapshottable(wasm, false)?;
@@ -201,6 +205,44 @@ pub fn init_sequence(init_func: &str) -> Vec<&str> {
     } else {
         vec!["_initialize", init_func]
     }
+}
+
+/// Pre-init of a component: its own path through Wizer (see [`component`]), then the snapshot
+/// validated as a component before any later stage sees it.
+fn run_component(
+    wasm: &[u8],
+    config: &PreinitConfig,
+    init_func: &str,
+    settings: serde_json::Value,
+    started: Instant,
+) -> Result<StageOutput> {
+    if !config.rename_funcs.is_empty() {
+        bail!("`rename-funcs` does not apply to components: Wizer renames core module exports only (preinit stage)");
+    }
+    // Wizer 48 removes a component's init export from the inner module only, which breaks
+    // the component; it keeps it, and the component's own export entry goes here instead.
+    let mut wizer = wasmtime_wizer::Wizer::new();
+    wizer.init_func(init_func).keep_init_func(true);
+    let run = component::run(&wizer, wasm, init_func, &config.sandbox)?;
+    let mut snapshot = match run.result {
+        Ok(bytes) => bytes,
+        Err(error) => bail!(explain::explain_failure(init_func, error, run.bound_hit, &run.captured_output, config)),
+    };
+    crate::wasm::component::validate(&snapshot)
+        .map_err(|e| anyhow::anyhow!("Wizer produced a component that does not validate: {e} (preinit stage)"))?;
+    let mut notes = vec![format!("ran `{init_func}`")];
+    if !config.keep_init_func {
+        let removed = crate::wasm::component::without_export(&snapshot, init_func)?
+            .filter(|without| crate::wasm::component::validate(without).is_ok());
+        match removed {
+            Some(without) => snapshot = without,
+            None => notes.push(format!("kept the export `{init_func}`: later definitions refer to it")),
+        }
+    }
+    let mut report = StageReport::new(Stage::Preinit, wasm, &snapshot, started, settings);
+    report.notes = notes;
+    report.init_millis = Some(run.init_millis);
+    Ok(StageOutput { bytes: snapshot, report })
 }
 
 /// Whether pre-init runs on a module with these facts under `config` (an init function is

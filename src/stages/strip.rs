@@ -27,15 +27,23 @@ pub fn run(wasm: &[u8], config: &StripConfig) -> Result<StageOutput> {
     if !config.enabled {
         return Ok(StageOutput::skipped(Stage::Strip, wasm, settings, "strip = false"));
     }
-    let mut removed = Vec::new();
-    let stripped = remove_custom_sections(wasm, |name| {
+    let removed = std::cell::RefCell::new(Vec::new());
+    let drop = |name: &str| {
         let drop = !config.keep_sections.iter().any(|k| k == name);
         if drop {
-            removed.push(name.to_string());
+            removed.borrow_mut().push(name.to_string());
         }
         drop
-    })
+    };
+    let stripped = if crate::wasm::component::is_component(wasm) {
+        // A component: its own custom sections, and those of every core module in it.
+        crate::wasm::component::rebuild(wasm, |_, module| remove_custom_sections(module, drop), |name| !drop(name))
+    } else {
+        remove_custom_sections(wasm, drop)
+    }
     .context("stripping custom sections (strip stage)")?;
+    let mut removed = removed.into_inner();
+    removed.sort();
     let mut report = StageReport::new(Stage::Strip, wasm, &stripped, started, settings);
     if !removed.is_empty() {
         removed.dedup();

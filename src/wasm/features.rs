@@ -35,8 +35,17 @@ const BASELINE_TARGET_FEATURES: &[&str] = &[
 
 /// The proposals beyond [`baseline`] that `wasm` uses: each flag without which it stops
 /// validating. A module whose `target_features` section names only baseline features is
-/// taken at its word, which keeps no-op builds from validating big modules.
+/// taken at its word, which keeps no-op builds from validating big modules. For a component,
+/// the proposals its core modules use: each stage handles the component layer itself (the
+/// optimize and strip stages work on the core modules one by one).
 pub fn used_beyond_baseline(wasm: &[u8]) -> Result<WasmFeatures> {
+    if super::component::is_component(wasm) {
+        let mut used = WasmFeatures::empty();
+        for module in super::component::core_modules(wasm)? {
+            used |= used_beyond_baseline(&module)?;
+        }
+        return Ok(used);
+    }
     if let Some(features) = target_features(wasm) {
         if features.iter().all(|f| BASELINE_TARGET_FEATURES.contains(&f.as_str())) {
             return Ok(WasmFeatures::empty());

@@ -1,5 +1,6 @@
 //! Read-only facts about a wasm module, gathered with wasmparser: validation with the byte
 //! offset of the first error, exports, imports, and custom sections.
+pub mod component;
 pub mod features;
 
 use anyhow::{bail, Result};
@@ -75,6 +76,18 @@ pub fn custom_section<'a>(wasm: &'a [u8], name: &str) -> Option<&'a [u8]> {
 
 impl ModuleFacts {
     pub fn read(wasm: &[u8]) -> Result<Self> {
+        if component::is_component(wasm) {
+            // A component's own exports and imports (its modules' are inside it).
+            let exports = component::func_exports(wasm)?
+                .into_iter()
+                .map(|name| Export { name, kind: wasmparser::ExternalKind::Func })
+                .collect();
+            let imports = component::imports(wasm)?
+                .into_iter()
+                .map(|name| Import { module: name, name: String::new(), is_func: false })
+                .collect();
+            return Ok(ModuleFacts { exports, imports, custom_sections: component::custom_sections(wasm)? });
+        }
         let mut facts = ModuleFacts::default();
         for payload in Parser::new(0).parse_all(wasm) {
             match payload? {

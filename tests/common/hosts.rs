@@ -1,5 +1,5 @@
-//! The hosts of `tests/hosts.rs` and `tests/signing.rs`: the runtime-only example host, built
-//! once, and how to ask it (and the generated hosts) the fixtures' questions.
+//! The hosts of `tests/hosts.rs`, `tests/signing.rs` and `tests/components.rs`: the runtime-only
+//! example hosts, built once, and how to ask it (and the generated hosts) the fixtures' questions.
 use super::{expected_answers, Answers, Fixture};
 use cargo_wasmship::manifest::Manifest;
 use std::path::{Path, PathBuf};
@@ -10,30 +10,40 @@ use std::sync::OnceLock;
 /// must not share features with the tool's.
 pub fn rust_host() -> &'static Path {
     static HOST: OnceLock<PathBuf> = OnceLock::new();
-    HOST.get_or_init(|| {
-        let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/rust-host");
-        let target_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("rust-host");
-        let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-            .args(["build", "--locked", "--quiet", "--manifest-path"])
-            .arg(example.join("Cargo.toml"))
-            .arg("--target-dir")
-            .arg(&target_dir)
-            .status()
-            .expect("cargo runs");
-        assert!(status.success(), "examples/rust-host builds");
-        // The host really is runtime-only: no compiler in its dependency graph.
-        let tree = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-            .args(["tree", "--locked", "--edges", "normal", "--manifest-path"])
-            .arg(example.join("Cargo.toml"))
-            .output()
-            .expect("cargo tree runs");
-        let tree = String::from_utf8_lossy(&tree.stdout);
-        assert!(tree.contains("wasmtime v48"), "{tree}");
-        for compiler in ["cranelift-codegen", "winch-codegen", "wasmtime-internal-cranelift"] {
-            assert!(!tree.contains(compiler), "the example host has a compiler ({compiler}):\n{tree}");
-        }
-        target_dir.join("debug/rust-host")
-    })
+    HOST.get_or_init(|| example_host("rust-host"))
+}
+
+/// The runtime-only component host (wasmtime's component model, no compiler), built once.
+pub fn component_host() -> &'static Path {
+    static HOST: OnceLock<PathBuf> = OnceLock::new();
+    HOST.get_or_init(|| example_host("component-host"))
+}
+
+/// Builds `examples/<name>` as its users build it, and proves it has no compiler.
+fn example_host(name: &str) -> PathBuf {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples").join(name);
+    let target_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let cargo = || Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    let status = cargo()
+        .args(["build", "--locked", "--quiet", "--manifest-path"])
+        .arg(example.join("Cargo.toml"))
+        .arg("--target-dir")
+        .arg(&target_dir)
+        .status()
+        .expect("cargo runs");
+    assert!(status.success(), "examples/{name} builds");
+    // The host really is runtime-only: no compiler in its dependency graph.
+    let tree = cargo()
+        .args(["tree", "--locked", "--edges", "normal", "--manifest-path"])
+        .arg(example.join("Cargo.toml"))
+        .output()
+        .expect("cargo tree runs");
+    let tree = String::from_utf8_lossy(&tree.stdout);
+    assert!(tree.contains("wasmtime v48"), "{tree}");
+    for compiler in ["cranelift-codegen", "winch-codegen", "wasmtime-internal-cranelift"] {
+        assert!(!tree.contains(compiler), "examples/{name} has a compiler ({compiler}):\n{tree}");
+    }
+    target_dir.join("debug").join(name)
 }
 
 pub fn build(fixture: Fixture, out: &Path, extra: &[&str]) -> Manifest {

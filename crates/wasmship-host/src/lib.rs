@@ -29,6 +29,8 @@
 //! bytes themselves. With no `.cwasm` that fits, it compiles the checked `.wasm` when the host
 //! has a compiler (the `compiler` feature).
 pub mod call;
+#[cfg(feature = "component-model")]
+pub mod component_call;
 pub mod cpu;
 pub mod engine;
 
@@ -66,8 +68,10 @@ pub struct Skipped {
     pub why: String,
 }
 
-pub struct Loaded {
-    pub module: Module,
+/// What [`Shipped::load`] (a [`Module`]) or [`Shipped::load_component`] (a component) gave.
+pub struct Loaded<T = Module> {
+    /// The core module, or the component for [`Shipped::load_component`].
+    pub module: T,
     pub source: Source,
     /// Candidates passed over on the way, best first.
     pub skipped: Vec<Skipped>,
@@ -75,6 +79,58 @@ pub struct Loaded {
     pub verify_time: Duration,
     /// `Module::deserialize` (or `Module::new` for a fallback compile).
     pub load_time: Duration,
+}
+
+/// What a `.cwasm` deserializes into: a core [`Module`], or with the `component-model`
+/// feature a `wasmtime::component::Component`.
+pub trait Precompiled: Sized {
+    /// Whether this is what a component build ships.
+    const COMPONENT: bool;
+    /// Whether wasmtime can map the checked file itself; otherwise the checked bytes are
+    /// read once and deserialized from memory.
+    const MAPS_FILE: bool;
+    /// # Safety
+    /// `file` holds what the trusted manifest names (see [`Shipped::load_with`]).
+    unsafe fn deserialize_file(engine: &Engine, file: std::fs::File) -> wasmtime::Result<Self>;
+    /// # Safety
+    /// `bytes` are what the trusted manifest names.
+    unsafe fn deserialize_bytes(engine: &Engine, bytes: &[u8]) -> wasmtime::Result<Self>;
+    /// Compiles the shipped `.wasm` (hosts with the `compiler` feature).
+    #[cfg(feature = "compiler")]
+    fn compile(engine: &Engine, wasm: &[u8]) -> wasmtime::Result<Self>;
+}
+
+impl Precompiled for Module {
+    const COMPONENT: bool = false;
+    const MAPS_FILE: bool = true;
+    unsafe fn deserialize_file(engine: &Engine, file: std::fs::File) -> wasmtime::Result<Self> {
+        Module::deserialize_open_file(engine, file)
+    }
+    unsafe fn deserialize_bytes(engine: &Engine, bytes: &[u8]) -> wasmtime::Result<Self> {
+        Module::deserialize(engine, bytes)
+    }
+    #[cfg(feature = "compiler")]
+    fn compile(engine: &Engine, wasm: &[u8]) -> wasmtime::Result<Self> {
+        Module::new(engine, wasm)
+    }
+}
+
+#[cfg(feature = "component-model")]
+impl Precompiled for wasmtime::component::Component {
+    const COMPONENT: bool = true;
+    // wasmtime 48 has no `Component::deserialize_open_file`: reading the path again would
+    // load bytes other than those checked, so components always load from checked bytes.
+    const MAPS_FILE: bool = false;
+    unsafe fn deserialize_file(_: &Engine, _: std::fs::File) -> wasmtime::Result<Self> {
+        wasmtime::bail!("components load from checked bytes, not a mapped file")
+    }
+    unsafe fn deserialize_bytes(engine: &Engine, bytes: &[u8]) -> wasmtime::Result<Self> {
+        wasmtime::component::Component::deserialize(engine, bytes)
+    }
+    #[cfg(feature = "compiler")]
+    fn compile(engine: &Engine, wasm: &[u8]) -> wasmtime::Result<Self> {
+        wasmtime::component::Component::new(engine, wasm)
+    }
 }
 
 /// How [`Shipped::load_with`] picks and loads a `.cwasm`.
@@ -187,11 +243,36 @@ impl Shipped {
         self.load_with(engine, &LoadOptions::default())
     }
 
+    /// The best `.cwasm` of a component build (wasm32-wasip2) for this machine, as
+    /// [`Shipped::load_with`] picks it. The engine needs the component model on, as
+    /// [`Shipped::engine_config`] sets it.
+    #[cfg(feature = "component-model")]
+    pub fn load_component(&self, engine: &Engine) -> Result<Loaded<wasmtime::component::Component>> {
+        self.load_as(engine, &LoadOptions::default())
+    }
+
     /// Picks the `.cwasm` for this triple that uses the most CPU features this CPU has,
     /// checks its sha256 against the manifest, and deserializes it; a file that fails either
     /// is skipped for the next best. With none left it compiles the sha256-checked `.wasm`
     /// (with the `compiler` feature) or fails naming every candidate and why it was passed over.
     pub fn load_with(&self, engine: &Engine, options: &LoadOptions) -> Result<Loaded> {
+        self.load_as(engine, options)
+    }
+
+    /// [`Shipped::load_with`] for a module or a component: `T` must be what was shipped.
+    pub fn load_as<T: Precompiled>(&self, engine: &Engine, options: &LoadOptions) -> Result<Loaded<T>> {
+        match (self.manifest.is_component(), T::COMPONENT) {
+            (true, false) => bail!(
+                "{} holds a component (wasm32-wasip2), not a core module\n  help: load it with \
+                 `Shipped::load_component` (wasmship-host's `component-model` feature)",
+                self.dir.display()
+            ),
+            (false, true) => bail!(
+                "{} holds a core module, not a component\n  help: load it with `Shipped::load`",
+                self.dir.display()
+            ),
+            _ => {}
+        }
         let mut skipped = Vec::new();
         let engine_problems = engine::mismatches(&self.manifest.engine, engine);
         for (artifact, info) in self.candidates(options, &mut skipped) {
@@ -201,7 +282,7 @@ impl Shipped {
                 continue;
             }
             let started = Instant::now();
-            let checked = if options.from_bytes {
+            let checked = if options.from_bytes || !T::MAPS_FILE {
                 self.read_verified(artifact).map(Checked::Bytes)
             } else {
                 self.open_verified(artifact).map(Checked::File)
@@ -220,8 +301,8 @@ impl Shipped {
             // mapped file assumes), and the manifest was read through the caller's trust root.
             // wasmtime checks the engine compatibility recorded in it before using any code.
             let module = match checked {
-                Checked::File(file) => unsafe { Module::deserialize_open_file(engine, file) },
-                Checked::Bytes(bytes) => unsafe { Module::deserialize(engine, &bytes) },
+                Checked::File(file) => unsafe { T::deserialize_file(engine, file) },
+                Checked::Bytes(bytes) => unsafe { T::deserialize_bytes(engine, &bytes) },
             };
             match module {
                 Ok(module) => {
@@ -317,13 +398,13 @@ impl Shipped {
     }
 
     #[cfg(feature = "compiler")]
-    fn fallback(&self, engine: &Engine, skipped: Vec<Skipped>) -> Result<Loaded> {
+    fn fallback<T: Precompiled>(&self, engine: &Engine, skipped: Vec<Skipped>) -> Result<Loaded<T>> {
         let wasm = self.manifest.shipped_wasm().context("manifest.json lists no shipped .wasm to compile")?;
         let started = Instant::now();
         let bytes = self.read_verified(wasm).map_err(|e| self.nothing_fits(&skipped, Some(e)))?;
         let verify_time = started.elapsed();
         let started = Instant::now();
-        let module = Module::new(engine, &bytes).map_err(|e| anyhow::anyhow!("compiling {}: {e:#}", wasm.file))?;
+        let module = T::compile(engine, &bytes).map_err(|e| anyhow::anyhow!("compiling {}: {e:#}", wasm.file))?;
         Ok(Loaded {
             module,
             source: Source::Compiled { file: wasm.file.clone() },
@@ -334,7 +415,7 @@ impl Shipped {
     }
 
     #[cfg(not(feature = "compiler"))]
-    fn fallback(&self, _engine: &Engine, skipped: Vec<Skipped>) -> Result<Loaded> {
+    fn fallback<T: Precompiled>(&self, _engine: &Engine, skipped: Vec<Skipped>) -> Result<Loaded<T>> {
         Err(self.nothing_fits(&skipped, None))
     }
 

@@ -210,6 +210,10 @@ pub struct Artifact {
     /// True for files under `web/`, meant to be published; everything else stays on servers.
     #[serde(default)]
     pub public: bool,
+    /// True for a WebAssembly component (and its compressed copies and `.cwasm`): hosts load
+    /// it with `wasmtime::component`, not as a core module.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub component: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub precompiled: Option<PrecompiledInfo>,
 }
@@ -308,6 +312,11 @@ impl Manifest {
     /// The shipped module (not a compressed variant).
     pub fn shipped_wasm(&self) -> Option<&Artifact> {
         self.artifacts.iter().find(|a| a.kind == ArtifactKind::Wasm && a.content_encoding.is_none())
+    }
+
+    /// Whether the build shipped a component (wasm32-wasip2) rather than a core module.
+    pub fn is_component(&self) -> bool {
+        self.shipped_wasm().is_some_and(|a| a.component)
     }
 
     pub fn cwasms(&self) -> impl Iterator<Item = (&Artifact, &PrecompiledInfo)> {

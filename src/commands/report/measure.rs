@@ -25,7 +25,7 @@ pub fn timed(reps: usize, mut work: impl FnMut() -> Result<f64>) -> Result<Stats
     Ok(Stats { median_ms: samples[samples.len() / 2], min_ms: samples[0], max_ms: samples[samples.len() - 1] })
 }
 
-fn ms(started: Instant) -> f64 {
+pub(super) fn ms(started: Instant) -> f64 {
     started.elapsed().as_secs_f64() * 1e3
 }
 
@@ -102,12 +102,12 @@ impl ResourceLimiter for Host {
     }
 }
 
-fn wt(error: wasmtime::Error) -> anyhow::Error {
+pub(super) fn wt(error: wasmtime::Error) -> anyhow::Error {
     anyhow!("{error:#}")
 }
 
 /// The engine profile's `Config`, with `tweak` applied (a compiler strategy or target).
-fn engine(profile: &EngineProfile, tweak: impl FnOnce(&mut Config) -> Result<()>) -> Result<Engine> {
+pub(super) fn engine(profile: &EngineProfile, tweak: impl FnOnce(&mut Config) -> Result<()>) -> Result<Engine> {
     let mut config = Config::new();
     wasmship_host::engine::apply(profile, &mut config)?;
     tweak(&mut config)?;
@@ -324,6 +324,15 @@ pub fn startup(subject: &Subject<'_>) -> Result<Startup> {
 /// Compile and first-call time of the shipped module under each of wasmtime's engines.
 /// Cranelift with the profile's engine is what `startup` measured already: its row reuses that.
 pub fn engines(subject: &Subject<'_>, startup: &Startup) -> Vec<EngineRow> {
+    engines_with(subject.engine, startup, |engine| measure_engine(engine, subject))
+}
+
+/// The engine rows, each engine measured by `measure` (compile, first call).
+pub(super) fn engines_with(
+    profile: &EngineProfile,
+    startup: &Startup,
+    measure: impl Fn(&Engine) -> Result<(Stats, Option<Stats>)>,
+) -> Vec<EngineRow> {
     let cranelift = EngineRow {
         name: "Cranelift",
         unavailable: None,
@@ -345,7 +354,7 @@ pub fn engines(subject: &Subject<'_>, startup: &Startup) -> Vec<EngineRow> {
     let others = candidates.into_iter().map(|(name, note, tweak)| {
         let unavailable =
             |why: String| EngineRow { name, unavailable: Some(why), note: None, compile: None, first_call: None };
-        let (engine, turned_off) = match engine_without_unsupported(subject.engine, tweak) {
+        let (engine, turned_off) = match engine_without_unsupported(profile, tweak) {
             Ok(found) => found,
             Err(error) => return unavailable(format!("not built in or not available here: {}", first_line(&error))),
         };
@@ -353,7 +362,7 @@ pub fn engines(subject: &Subject<'_>, startup: &Startup) -> Vec<EngineRow> {
             (note, true) => note.map(str::to_string),
             (_, false) => Some(format!("without {}, which it does not support", turned_off.join(", "))),
         };
-        match measure_engine(&engine, subject) {
+        match measure(&engine) {
             Ok((compile, first_call)) => {
                 EngineRow { name, unavailable: None, note, compile: Some(compile), first_call }
             }

@@ -117,27 +117,17 @@ pub fn run(
     stack: Option<crate::wasm::ShadowStack>,
     sandbox: &Sandbox,
 ) -> Result<InitRun> {
-    let mut config = Config::new();
-    config.epoch_interruption(true);
     // The proposals the module uses beyond wasm 2.0 (the proposals check found wasmtime reads
-    // them all), and relaxed SIMD with one answer on every build machine: x86 and aarch64
-    // differ where the proposal lets them, and the snapshot must not.
-    config.wasm_features(crate::wasm::features::used_beyond_baseline(wasm)?, true);
-    config.relaxed_simd_deterministic(RELAXED_SIMD_DETERMINISTIC);
-    config.wasm_backtrace_details(wasmtime::WasmBacktraceDetails::Enable);
-    // Init runs once, at build time: compiling fast matters more than running fast.
-    config.cranelift_opt_level(wasmtime::OptLevel::None);
-    let engine = Engine::new(&config).map_err(anyhow::Error::from).context("creating the pre-init engine")?;
+    // them all).
+    let used = crate::wasm::features::used_beyond_baseline(wasm)?;
+    let engine = init_engine(|config| {
+        config.wasm_features(used, true);
+    })?;
     let capture = super::stdio::TailPipe::new(CAPTURE_LIMIT);
     let wasi = match &sandbox.wasi {
-        Some(grant) => Some(wasi_ctx(grant, &capture)?),
+        Some(grant) => Some(wasi_builder(grant, &capture)?.build_p1()),
         None => None,
     };
-
-    // The guest runs on its own thread. The epoch deadline stops wasm code; a guest blocked in
-    // a host call (a WASI sleep, a read of a pipe no one writes) never gets back to wasm, so
-    // this thread stops waiting for it at the deadline and abandons the worker.
-    let (events, received) = mpsc::channel::<Event>();
     let job = Job {
         engine,
         wizer: wizer.clone(),
@@ -149,17 +139,43 @@ pub fn run(
         wasi,
         timeout: sandbox.timeout,
     };
+    supervise(sandbox.timeout, &capture, move |events| job.run(events))
+}
+
+/// The engine init runs in: epoch interruption (the deadline), relaxed SIMD with one answer on
+/// every build machine (x86 and aarch64 differ where the proposal lets them, and a snapshot
+/// must not), backtraces for errors, and quick compilation (init runs once).
+pub(crate) fn init_engine(more: impl FnOnce(&mut Config)) -> Result<Engine> {
+    let mut config = Config::new();
+    config.epoch_interruption(true);
+    config.relaxed_simd_deterministic(RELAXED_SIMD_DETERMINISTIC);
+    config.wasm_backtrace_details(wasmtime::WasmBacktraceDetails::Enable);
+    config.cranelift_opt_level(wasmtime::OptLevel::None);
+    more(&mut config);
+    Engine::new(&config).map_err(anyhow::Error::from).context("creating the pre-init engine")
+}
+
+/// Runs `work` (init and the snapshot) on its own thread and waits for it. The epoch deadline
+/// stops wasm code; a guest blocked in a host call (a WASI sleep, a read of a pipe no one
+/// writes) never gets back to wasm, so this thread stops waiting for it at the deadline and
+/// abandons the worker.
+pub(crate) fn supervise(
+    timeout: Duration,
+    capture: &super::stdio::TailPipe,
+    work: impl FnOnce(mpsc::Sender<Event>) + Send + 'static,
+) -> Result<InitRun> {
+    let (events, received) = mpsc::channel::<Event>();
     std::thread::Builder::new()
         .name("wasmship-preinit".into())
-        .spawn(move || job.run(events))
+        .spawn(move || work(events))
         .map_err(|e| anyhow::anyhow!("starting the pre-init thread: {e}"))?;
     let started = match received.recv() {
         Ok(Event::Started(at)) => at,
-        Ok(Event::Done(run)) => return Ok(run.with_output(&capture)),
+        Ok(Event::Done(run)) => return Ok(run.with_output(capture)),
         Err(_) => anyhow::bail!("the pre-init thread ended without a result (preinit stage)"),
     };
-    match received.recv_timeout(sandbox.timeout + HOST_CALL_GRACE) {
-        Ok(Event::Done(run)) => Ok(run.with_output(&capture)),
+    match received.recv_timeout(timeout + HOST_CALL_GRACE) {
+        Ok(Event::Done(run)) => Ok(run.with_output(capture)),
         Ok(Event::Started(_)) | Err(_) => Ok(InitRun {
             result: Err(wasmtime::Error::msg("init was blocked in a host call when its time ran out")),
             bound_hit: Some(Bound::BlockedInHostCall),
@@ -173,7 +189,7 @@ pub fn run(
 /// wasm code within microseconds, so a longer silence means a blocking host call.
 const HOST_CALL_GRACE: Duration = Duration::from_millis(500);
 
-enum Event {
+pub(crate) enum Event {
     /// Compilation is done and the guest's code starts: the deadline runs from here.
     Started(std::time::Instant),
     Done(InitRun),
@@ -230,9 +246,9 @@ pub(crate) fn boxed(
     Ok((store, linker))
 }
 
-/// The WASI context the sandbox gives init under `grant`, capturing its output into `capture`.
+/// The WASI (p1) context the sandbox gives init under `grant`, capturing its output.
 pub(crate) fn wasi_for(grant: &WasiGrant, capture: &super::stdio::TailPipe) -> Result<WasiP1Ctx> {
-    wasi_ctx(grant, capture)
+    Ok(wasi_builder(grant, capture)?.build_p1())
 }
 
 impl Job {
@@ -301,7 +317,7 @@ fn define_missing_imports(
         };
         let (module_name, name) = (import.module().to_string(), import.name().to_string());
         let advice = if module_name.starts_with("wasi") {
-            "WASI is not allowed during init; set `allow-wasi = true` in the profile (wasm32-wasip1 guests only)"
+            "WASI is not allowed during init; set `allow-wasi = true` in the profile (WASI guests only)"
         } else {
             "the build machine provides no host functions during init; move this call out of the init function"
         };
@@ -346,7 +362,9 @@ pub(crate) fn start_deadline(engine: &Engine, timeout: Duration, timed_out: Arc<
     cancel
 }
 
-fn wasi_ctx(grant: &WasiGrant, capture: &super::stdio::TailPipe) -> Result<WasiP1Ctx> {
+/// The WASI context init gets under `grant` (p1 or p2): only what is granted, output captured
+/// unless asked otherwise, clocks and randomness fixed when deterministic.
+pub(crate) fn wasi_builder(grant: &WasiGrant, capture: &super::stdio::TailPipe) -> Result<WasiCtxBuilder> {
     let mut builder = WasiCtxBuilder::new();
     // File reads happen inline: pre-init runs on our thread, not in an async runtime.
     builder.allow_blocking_current_thread(true);
@@ -378,7 +396,7 @@ fn wasi_ctx(grant: &WasiGrant, capture: &super::stdio::TailPipe) -> Result<WasiP
             .wall_clock(FixedWallClock(source_date_epoch()))
             .monotonic_clock(SteppingMonotonicClock(AtomicU64::new(0)));
     }
-    Ok(builder.build_p1())
+    Ok(builder)
 }
 
 /// The seed depends only on what init is given, so equal inputs give equal snapshots.
