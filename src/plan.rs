@@ -5,6 +5,7 @@ use crate::config::cargo_config::CargoTarget;
 use crate::config::{self, DirGrant, Layer, MetadataSource, Profile};
 use crate::guest::{self, CargoArgs, Guest};
 use crate::stages;
+use crate::stages::bindgen::BindgenConfig;
 use crate::stages::optimize::OptimizeConfig;
 use crate::stages::package::bindings::BindingConfig;
 use crate::stages::package::PackageConfig;
@@ -79,6 +80,8 @@ pub struct Plan {
     pub cwasm_targets: Vec<CwasmTarget>,
     pub package: PackageConfig,
     pub bindings: BindingConfig,
+    /// Set for a wasm-bindgen guest: the path through the bindgen stage, chosen here once.
+    pub bindgen: Option<BindgenConfig>,
 }
 
 /// The guest and its resolved profile: all that `verify` needs to find the output directory.
@@ -182,7 +185,11 @@ pub fn plan(request: &Request, ui: &Ui) -> Result<Plan> {
         "engine",
         "precompile stage",
     ))?;
-    let precompile = PrecompileConfig { targets: profile.precompile.clone(), cpu_levels: profile.cpu_levels.clone() };
+    let bindgen = bindgen_config(&profile, &guest, &name, &request.cargo);
+    // A wasm-bindgen guest runs in JS, which wasmtime cannot give it: no .cwasm unless asked.
+    let precompile_asked = profile.origins.contains_key("precompile") || profile.origins.contains_key("cpu-levels");
+    let precompile_targets = if bindgen.is_some() && !precompile_asked { vec![] } else { profile.precompile.clone() };
+    let precompile = PrecompileConfig { targets: precompile_targets, cpu_levels: profile.cpu_levels.clone() };
     let key = if profile.origins.contains_key("cpu-levels") { "cpu-levels" } else { "precompile" };
     let cwasm_targets = stages::precompile::resolve_targets(&precompile, &engine).map_err(bad_setting(
         &profile,
@@ -203,6 +210,12 @@ pub fn plan(request: &Request, ui: &Ui) -> Result<Plan> {
         brotli_parts: profile.brotli_parts,
         component: profile.target.is_component(),
     };
+    if bindgen.is_some() && !profile.host_bindings.is_empty() {
+        return Err(bad_setting(&profile, "host-bindings", "package stage")(anyhow::anyhow!(
+            "`host-bindings` loads the bare module, whose `#[wasm_bindgen]` imports need wasm-bindgen's glue\n  \
+             help: remove `host-bindings`; `bindgen-target = \"nodejs\"` (or `web`, `deno`) makes glue that hosts import"
+        )));
+    }
     if profile.target.is_component() && !profile.host_bindings.is_empty() {
         return Err(bad_setting(&profile, "host-bindings", "package stage")(anyhow::anyhow!(
             "`host-bindings` makes Go (wazero) and Node hosts of core modules; neither runs a component \
@@ -229,6 +242,26 @@ pub fn plan(request: &Request, ui: &Ui) -> Result<Plan> {
         cwasm_targets,
         package,
         bindings,
+        bindgen,
+    })
+}
+
+/// The bindgen stage's config when the guest depends on wasm-bindgen (and builds for
+/// wasm32-unknown-unknown, the target wasm-bindgen serves), unless `bindgen-target = "none"`.
+fn bindgen_config(profile: &Profile, guest: &Guest, name: &str, cargo: &CargoArgs) -> Option<BindgenConfig> {
+    let uses_bindgen = guest.package.dependencies.iter().any(|d| d.name == "wasm-bindgen");
+    if !uses_bindgen || profile.target != config::GuestTarget::Unknown {
+        return None;
+    }
+    profile.bindgen_target.cli_name()?;
+    let from_env = std::env::var_os(stages::bindgen::cli::ENV).filter(|v| !v.is_empty()).map(PathBuf::from);
+    Some(BindgenConfig {
+        target: profile.bindgen_target,
+        out_name: name.to_string(),
+        lookup: stages::bindgen::cli::Lookup {
+            configured: profile.wasm_bindgen_path.clone().or(from_env),
+            offline: cargo.offline || cargo.frozen,
+        },
     })
 }
 

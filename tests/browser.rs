@@ -93,17 +93,7 @@ fn the_demo_page_types_its_call_by_the_exports_parameters() {
         ("mix(1, -2, 3.5, 0.25)", "-1".to_string()),
     ] {
         let server = common::Serving::start(&out, &["--call", call]);
-        let screenshot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("browser/typed.png");
-        std::fs::create_dir_all(screenshot.parent().unwrap()).unwrap();
-        let output = Command::new("node")
-            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/check.mjs"))
-            .arg(&server.url)
-            .arg(&screenshot)
-            .env("CHROMIUM", &chromium)
-            .output()
-            .expect("node runs");
-        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-        let seen: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        let seen = common::peers::check_demo_page(&chromium, &server.url, "typed");
         assert_eq!(seen["first"]["state"], "ok", "{call}: {seen}");
         assert_eq!(seen["first"]["text"], expected, "{call}");
     }

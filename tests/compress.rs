@@ -71,17 +71,7 @@ fn the_brotli_cli_decodes_the_stream_made_in_parts() {
 fn chromium_loads_the_module_from_the_stream_made_in_parts() {
     let Some(chromium) = common::peers::chromium("Chromium on a brotli stream made in parts") else { return };
     let server = common::Serving::start(output(), &["--call", "lookup(5)"]);
-    let screenshot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("browser/parts.png");
-    std::fs::create_dir_all(screenshot.parent().unwrap()).unwrap();
-    let output = Command::new("node")
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/check.mjs"))
-        .arg(&server.url)
-        .arg(&screenshot)
-        .env("CHROMIUM", &chromium)
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    let seen: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let seen = common::peers::check_demo_page(&chromium, &server.url, "parts");
     assert_eq!(seen["wasm"]["headers"]["content-encoding"], "br", "{seen}");
     // lookup(5) as the guest computes it: record (5 * 2654435761 >> 7) % 4093, and so on.
     let record = (5u64.wrapping_mul(2654435761) >> 7) % 4093;

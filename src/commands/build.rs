@@ -190,8 +190,10 @@ fn execute(request: &Request, plan: &Plan, ui: &Ui) -> Result<(Outcome, output::
     crate::ui::emit("stage-started", json!({ "unit": "build" }));
     let built = stages::build::run(guest, &build_config)?;
     ui.finish(crate::ui::Running::none(), &[&built.stage.report]);
-    if let Some(warning) = stages::build::wasm_bindgen_warning(&built.stage.bytes, guest.package.name.as_str()) {
-        ui.warn(&warning);
+    if plan.bindgen.is_none() {
+        if let Some(warning) = stages::build::wasm_bindgen_warning(&built.stage.bytes, guest.package.name.as_str()) {
+            ui.warn(&warning);
+        }
     }
 
     let input = Product::input(built.stage.bytes.clone(), built.stage.report.sha256_out.clone());
@@ -248,6 +250,41 @@ fn execute(request: &Request, plan: &Plan, ui: &Ui) -> Result<(Outcome, output::
     Ok((outcome, lock))
 }
 
+/// The bindgen unit: the glue travels with its module in the stage cache (as `extra`).
+/// `None` when the module links no `#[wasm_bindgen]` item (nothing for the CLI to do).
+fn bindgen_unit(
+    config: &stages::bindgen::BindgenConfig,
+    plan: &Plan,
+    built: &BuildOutput,
+    input: &Product,
+    runner: &Runner<'_>,
+) -> Result<Option<(Done, Vec<stages::bindgen::Glue>)>> {
+    let Some(version) = stages::bindgen::detect::version(&built.stage.bytes)? else {
+        runner.ui.warn(&format!(
+            "{} depends on wasm-bindgen but its module links no `#[wasm_bindgen]` item: no glue to make",
+            plan.guest.package.name
+        ));
+        return Ok(None);
+    };
+    let locked = stages::bindgen::detect::locked_versions(plan.guest.metadata.workspace_root.as_std_path());
+    if !locked.is_empty() && !locked.contains(&version) {
+        anyhow::bail!(
+            "the module was built with wasm-bindgen {version}, but Cargo.lock resolves {} (bindgen stage)\n  \
+             help: build again (`cargo clean -p {}`), so module and lockfile agree",
+            locked.join(", "),
+            plan.guest.package.name
+        );
+    }
+    let settings = stages::bindgen::settings(config, &version);
+    let done = runner.unit(Stage::Bindgen, "bindgen", input, settings, |bytes| {
+        let (output, glue) = stages::bindgen::run(bytes, &version, config, runner.ui)?;
+        Ok((output.bytes, output.report, serde_json::to_value(glue)?))
+    })?;
+    // The glue comes back from the cache with the module; one that does not parse is a bad entry.
+    let glue = serde_json::from_value(done.extra.clone()).map_err(|_| Corrupt { blob: "bindgen glue".into() })?;
+    Ok(Some((done, glue)))
+}
+
 /// Every stage after cargo's build, through the cache, then the output directory.
 fn produce(
     plan: &Plan,
@@ -281,8 +318,14 @@ fn produce(
             stages::build::check_module(bytes, &built.artifact, guest.package.name.as_str(), plan.profile.target)?;
             stages::preinit::run(bytes, &plan.preinit).map(|o| (o.bytes, o.report, Value::Null)).map_err(at)
         })?;
+    // A wasm-bindgen guest: the CLI of its exact version, on the pre-initialized module.
+    let bindgen = match &plan.bindgen {
+        Some(config) => bindgen_unit(config, plan, built, &preinit.product, runner).map_err(after)?,
+        None => None,
+    };
+    let before_optimize = bindgen.as_ref().map_or(&preinit.product, |(done, _)| &done.product);
     let optimized = runner
-        .unit(Stage::Optimize, "optimize", &preinit.product, plan.optimize.settings(), |bytes| {
+        .unit(Stage::Optimize, "optimize", before_optimize, plan.optimize.settings(), |bytes| {
             stages::optimize::run(bytes, &plan.optimize).map(|o| (o.bytes, o.report, Value::Null))
         })
         .map_err(after)?;
@@ -380,7 +423,12 @@ fn produce(
     let (artifacts, package_report) = stages::package::run(&pieces, &plan.package);
     let mut sources: Vec<Source> = products.into_iter().map(Source::Product).collect();
 
-    let mut reports = vec![built.stage.report.clone(), preinit.report, optimized.report, stripped.report];
+    let mut reports = vec![built.stage.report.clone(), preinit.report];
+    let glue = bindgen.map(|(done, glue)| {
+        reports.push(done.report);
+        glue
+    });
+    reports.extend([optimized.report, stripped.report]);
     reports.extend(finished.iter().map(|done| done.report.clone()));
     reports.push(package_report);
     let mut manifest = Manifest {
@@ -412,9 +460,17 @@ fn produce(
     // Generated from the named artifacts: host bindings, the browser loader, then the deploy
     // files, which describe the loader too.
     let mut generated = stages::package::bindings::generate(&manifest, &plan.bindings)?;
-    // Browsers run core modules, not components: a component gets no browser loader.
-    if !plan.package.component {
-        generated.push(stages::package::web::loader(&manifest, &plan.name)?);
+    match (&glue, &plan.bindgen) {
+        // The glue, pointed at the hashed module; the browser loader goes through it.
+        (Some(glue), Some(config)) => {
+            generated.extend(stages::package::web::bindgen_glue(&manifest, glue, &config.out_name)?);
+            if config.target == crate::config::BindgenTarget::Web {
+                generated.push(stages::package::web::bindgen_loader(&manifest, &plan.name)?);
+            }
+        }
+        // Browsers run core modules, not components: a component gets no browser loader.
+        _ if !plan.package.component => generated.push(stages::package::web::loader(&manifest, &plan.name)?),
+        _ => {}
     }
     for file in generated {
         manifest.artifacts.push(file.artifact);
@@ -563,9 +619,13 @@ fn publishable_settings(profile: &Profile, package_dir: &Path, name: &str) -> Va
     settings["env"] = serde_json::json!(profile.env.keys().collect::<Vec<_>>());
     let relative = |p: &Path| p.strip_prefix(package_dir).map(|r| r.display().to_string()).ok();
     settings["out-dir"] = serde_json::json!(profile.out_dir.as_deref().and_then(relative));
-    settings["wasm-opt-path"] =
-        serde_json::json!(profile.wasm_opt_path.as_deref().map(|p| relative(p)
-            .unwrap_or_else(|| p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default())));
+    // A program's path as the profile wrote it where that is relative, else its file name.
+    let program = |p: Option<&Path>| {
+        serde_json::json!(p.map(|p| relative(p)
+            .unwrap_or_else(|| p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default())))
+    };
+    settings["wasm-opt-path"] = program(profile.wasm_opt_path.as_deref());
+    settings["wasm-bindgen-path"] = program(profile.wasm_bindgen_path.as_deref());
     settings["dirs"] = serde_json::json!(profile
         .dirs
         .iter()

@@ -13,8 +13,11 @@ use std::path::Path;
 use tiny_http::{Header, Method, Request, Response, Server};
 
 const DEMO_TEMPLATE: &str = include_str!("../../templates/web/demo.html");
-/// A component's page: its files, and why there is no demo call (browsers run no components).
-const COMPONENT_TEMPLATE: &str = include_str!("../../templates/web/component.html");
+/// A wasm-bindgen guest's demo page: the loader initializes the glue, the page calls it.
+const BINDGEN_DEMO_TEMPLATE: &str = include_str!("../../templates/web/demo-bindgen.html");
+/// The page of a guest a browser page cannot call here (a component, glue for Node or a
+/// bundler): what it is, and where its files are.
+const FILES_TEMPLATE: &str = include_str!("../../templates/web/files.html");
 
 pub struct ServeOptions {
     pub port: u16,
@@ -108,17 +111,38 @@ fn load(manifest: &Manifest, root: &Path, options: &ServeOptions) -> Result<Site
         ("wasm_bytes", wasm.bytes.to_string()),
         ("integrity", html_escape(&wasm.integrity)),
     ];
-    let demo = if manifest.is_component() {
-        if let Some(call) = &options.call {
-            anyhow::bail!(
-                "--call {call}: {} is a component, which browsers do not run, so the page has no demo call\n  \
-                 help: time the call with `cargo wasmship report --call '{call}'`",
-                manifest.package.name
-            );
-        }
-        crate::stages::package::bindings::render(COMPONENT_TEMPLATE, &common)
+    let glue = manifest.artifacts.iter().find(|a| a.kind == ArtifactKind::BindgenGlue && a.file.ends_with(".js"));
+    let loader = manifest.artifacts.iter().find(|a| a.kind == ArtifactKind::WebLoader);
+    let about = if manifest.is_component() {
+        Some(
+            "A WebAssembly component (wasm32-wasip2). Browsers do not run components directly, so this page has \
+             no demo call: hosts load the <code>.cwasm</code> with <code>wasmship-host</code> \
+             (<code>Shipped::load_component</code>), and <code>cargo wasmship report --call</code> times a call."
+                .to_string(),
+        )
+    } else if let (Some(glue), None) = (glue, loader) {
+        Some(format!(
+            "A wasm-bindgen guest whose glue (<code>{}</code>) was made for a bundler, Node.js or Deno, not for \
+             this page: import the glue there. <code>bindgen-target = \"web\"</code> makes glue this page runs.",
+            html_escape(&path_of(&glue.file))
+        ))
     } else {
-        demo_page(manifest, root, options, &common, &path_of)?
+        None
+    };
+    let demo = match about {
+        Some(about) => {
+            if let Some(call) = &options.call {
+                anyhow::bail!(
+                    "--call {call}: {} cannot be called from this page (see the page for why)\n  \
+                     help: time the call with `cargo wasmship report --call '{call}'`",
+                    manifest.package.name
+                );
+            }
+            let mut values = common.to_vec();
+            values.push(("about", about));
+            crate::stages::package::bindings::render(FILES_TEMPLATE, &values)
+        }
+        None => demo_page(manifest, root, options, &common, &path_of, glue.is_some())?,
     };
     Ok(Site {
         files,
@@ -134,12 +158,14 @@ fn demo_page(
     options: &ServeOptions,
     common: &[(&str, String)],
     path_of: &dyn Fn(&str) -> String,
+    bindgen: bool,
 ) -> Result<String> {
     let wasm = manifest.shipped_wasm().context("the manifest lists no shipped .wasm")?;
     let loader = manifest.artifacts.iter().find(|a| a.kind == ArtifactKind::WebLoader).context("no loader")?;
-    // The page converts each number to the type of the export's parameter it lands on.
+    // The page converts each number to the type of the export's parameter it lands on (the
+    // glue of a wasm-bindgen guest converts JS values itself).
     let param_types = match &options.call {
-        Some(call) => {
+        Some(call) if !bindgen => {
             let bytes =
                 wasmship_manifest::files::read_regular(&root.join(&wasm.file), wasmship_manifest::MAX_ARTIFACT_BYTES)
                     .with_context(|| format!("reading {}", wasm.file))?;
@@ -147,7 +173,7 @@ fn demo_page(
             crate::wasm::export_params(&bytes, &export)?
                 .with_context(|| format!("--call {call}: the module exports no function `{export}`"))?
         }
-        None => Vec::new(),
+        _ => Vec::new(),
     };
     let mut values = common.to_vec();
     values.extend([
@@ -156,7 +182,8 @@ fn demo_page(
         ("call_json", serde_json::to_string(&options.call).expect("JSON").replace("</", "<\\/")),
         ("param_types_json", serde_json::to_string(&param_types).expect("JSON")),
     ]);
-    Ok(crate::stages::package::bindings::render(DEMO_TEMPLATE, &values))
+    let template = if bindgen { BINDGEN_DEMO_TEMPLATE } else { DEMO_TEMPLATE };
+    Ok(crate::stages::package::bindings::render(template, &values))
 }
 
 fn html_escape(text: &str) -> String {

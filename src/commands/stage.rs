@@ -16,6 +16,12 @@ pub fn run(request: &Request, stage: &str, input: &Path, output: &Path) -> Resul
             let out = stages::preinit::run(&wasm, &plan.preinit)?;
             (out.bytes, out.report)
         }
+        "bindgen" => {
+            let Some(config) = &plan.bindgen else { bail!("the guest is not a wasm-bindgen guest") };
+            let version = stages::bindgen::detect::version(&wasm)?.context("the module has no wasm-bindgen section")?;
+            let (out, _glue) = stages::bindgen::run(&wasm, &version, config, &ui)?;
+            (out.bytes, out.report)
+        }
         "optimize" => {
             let out = stages::optimize::run(&wasm, &plan.optimize)?;
             (out.bytes, out.report)
@@ -33,7 +39,7 @@ pub fn run(request: &Request, stage: &str, input: &Path, output: &Path) -> Resul
             let Some(encoding) = plan.package.compress.first() else { bail!("the profile compresses with nothing") };
             stages::package::compress(&wasm, *encoding, &plan.package)?
         }
-        other => bail!("unknown stage `{other}`; one of preinit, optimize, strip, precompile, compress"),
+        other => bail!("unknown stage `{other}`; one of preinit, bindgen, optimize, strip, precompile, compress"),
     };
     std::fs::write(output, &bytes).with_context(|| format!("writing {}", output.display()))?;
     ui.finish(crate::ui::Running::none(), &[&report]);

@@ -28,6 +28,8 @@ pub const KEYS: &[Key] = &[
     Key { name: "deterministic-init", expects: "a boolean", doc: "fixed random stream and clocks for WASI init (default true)" },
     Key { name: "wasm-opt", expects: "a list of wasm-opt arguments or false", doc: "ordered wasm-opt pass list (default `[\"--converge\", \"-Oz\", \"--gufa\"]`)" },
     Key { name: "wasm-opt-path", expects: "a path or a program name", doc: "a wasm-opt to run instead of the binaryen 116 built in (also CARGO_WASMSHIP_WASM_OPT); its --version is recorded" },
+    Key { name: "bindgen-target", expects: "`web`, `bundler`, `nodejs`, `no-modules`, `deno` or `none`", doc: "the JS glue made for a wasm-bindgen guest (default `web`; `none` ships the module without glue)" },
+    Key { name: "wasm-bindgen-path", expects: "a path or a program name", doc: "a wasm-bindgen CLI of exactly the guest's version (also CARGO_WASMSHIP_WASM_BINDGEN); otherwise one on PATH, else one installed once per version" },
     Key { name: "wasm-features", expects: "a list of strings", doc: "binaryen feature overrides, e.g. `[\"simd\", \"-bulk-memory\"]`" },
     Key { name: "strip", expects: "a boolean", doc: "drop custom sections (names, producers, DWARF) from the shipped module (default true)" },
     Key { name: "keep-sections", expects: "a list of strings", doc: "custom sections that survive stripping" },

@@ -10,7 +10,7 @@ pub mod keys;
 pub mod profile;
 pub mod values;
 
-pub use profile::{DeployTarget, DirGrant, Encoding, GuestTarget, InitStdio, Profile};
+pub use profile::{BindgenTarget, DeployTarget, DirGrant, Encoding, GuestTarget, InitStdio, Profile};
 
 use anyhow::{bail, Result};
 use serde_json::{Map, Value};
@@ -182,19 +182,26 @@ fn apply_layer(profile: &mut Profile, layer: &Layer) -> Result<()> {
             "out-dir" => profile.out_dir = profile.out_dir.take().map(|p| layer.base_dir.join(p)),
             // A bare program name is looked up on PATH; anything with a separator is a path.
             "wasm-opt-path" => {
-                profile.wasm_opt_path = profile.wasm_opt_path.take().map(|p| {
-                    if p.components().count() > 1 {
-                        layer.base_dir.join(p)
-                    } else {
-                        p
-                    }
-                })
+                profile.wasm_opt_path = profile.wasm_opt_path.take().map(|p| program(&layer.base_dir, p))
+            }
+            "wasm-bindgen-path" => {
+                profile.wasm_bindgen_path = profile.wasm_bindgen_path.take().map(|p| program(&layer.base_dir, p))
             }
             "dirs" => profile.dirs.iter_mut().for_each(|d| d.host = layer.base_dir.join(&d.host)),
             _ => {}
         }
     }
     Ok(())
+}
+
+/// A bare program name is looked up on PATH; anything with a separator is a path, relative
+/// to the file that wrote it.
+fn program(base_dir: &Path, program: PathBuf) -> PathBuf {
+    if program.components().count() > 1 {
+        base_dir.join(program)
+    } else {
+        program
+    }
 }
 
 /// Parses a `--set KEY=VALUE` argument; VALUE is TOML (`false`, `["-O3"]`, `"30s"`) and falls

@@ -82,6 +82,34 @@ pub enum HostBinding {
     Node,
 }
 
+/// The JS glue wasm-bindgen makes for a wasm-bindgen guest (its `--target`), or none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BindgenTarget {
+    /// An ES module for browsers, loaded by the generated `loader.js` (the default).
+    Web,
+    Bundler,
+    Nodejs,
+    NoModules,
+    Deno,
+    /// Ship the module without glue (its `#[wasm_bindgen]` exports unusable).
+    None,
+}
+
+impl BindgenTarget {
+    /// The name `wasm-bindgen --target` takes; `None` for no glue.
+    pub fn cli_name(self) -> Option<&'static str> {
+        Some(match self {
+            BindgenTarget::Web => "web",
+            BindgenTarget::Bundler => "bundler",
+            BindgenTarget::Nodejs => "nodejs",
+            BindgenTarget::NoModules => "no-modules",
+            BindgenTarget::Deno => "deno",
+            BindgenTarget::None => return None,
+        })
+    }
+}
+
 /// Server and CDN configurations generated from the web files.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -133,6 +161,11 @@ pub struct Profile {
     /// A wasm-opt to run instead of the built-in binaryen: a path (relative to the Cargo.toml
     /// that sets it) or a program name looked up on PATH.
     pub wasm_opt_path: Option<PathBuf>,
+    /// The glue wasm-bindgen makes for a wasm-bindgen guest.
+    pub bindgen_target: BindgenTarget,
+    /// A wasm-bindgen CLI to use (its version must be the guest's): a path (relative to the
+    /// Cargo.toml that sets it) or a program name looked up on PATH.
+    pub wasm_bindgen_path: Option<PathBuf>,
     pub wasm_features: Vec<String>,
     pub strip: bool,
     pub keep_sections: Vec<String>,
@@ -205,6 +238,8 @@ impl Default for Profile {
             deterministic_init: true,
             wasm_opt: Some(DEFAULT_PASSES.iter().map(|s| s.to_string()).collect()),
             wasm_opt_path: None,
+            bindgen_target: BindgenTarget::Web,
+            wasm_bindgen_path: None,
             wasm_features: vec![],
             strip: true,
             keep_sections: vec![],
@@ -282,6 +317,21 @@ impl Profile {
             "wasm-features" => self.wasm_features = string_list(value).ok_or_else(bad)?,
             "wasm-opt-path" => {
                 self.wasm_opt_path = Some(string(value).filter(|p| !p.is_empty()).ok_or_else(bad)?.into())
+            }
+            "bindgen-target" => {
+                let name = string(value).ok_or_else(bad)?;
+                let targets = [
+                    ("web", BindgenTarget::Web),
+                    ("bundler", BindgenTarget::Bundler),
+                    ("nodejs", BindgenTarget::Nodejs),
+                    ("no-modules", BindgenTarget::NoModules),
+                    ("deno", BindgenTarget::Deno),
+                    ("none", BindgenTarget::None),
+                ];
+                self.bindgen_target = targets.iter().find(|(n, _)| *n == name).map(|(_, t)| *t).ok_or_else(bad)?;
+            }
+            "wasm-bindgen-path" => {
+                self.wasm_bindgen_path = Some(string(value).filter(|p| !p.is_empty()).ok_or_else(bad)?.into())
             }
             "strip" => self.strip = value.as_bool().ok_or_else(bad)?,
             "keep-sections" => self.keep_sections = string_list(value).ok_or_else(bad)?,

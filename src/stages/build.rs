@@ -199,15 +199,16 @@ pub fn rustc_version(target_dir: &Path, package_dir: &Path) -> String {
     })
 }
 
-/// A warning for guests built with wasm-bindgen: their `#[wasm_bindgen]` exports need the JS
-/// glue the `wasm-bindgen` CLI generates from cargo's module, which this pipeline does not run
-/// (and the custom section it reads does not survive strip).
+/// A warning for a module with wasm-bindgen items that gets no glue (`bindgen-target =
+/// "none"`, or wasm-bindgen only reached through another crate): its `#[wasm_bindgen]`
+/// exports need the glue the wasm-bindgen CLI makes, and strip removes the section it reads.
 pub fn wasm_bindgen_warning(wasm: &[u8], package: &str) -> Option<String> {
-    crate::wasm::has_custom_section(wasm, "__wasm_bindgen_unstable").then(|| {
+    crate::wasm::has_custom_section(wasm, crate::stages::bindgen::detect::SECTION).then(|| {
         format!(
-            "`{package}` uses wasm-bindgen: cargo-wasmship does not run the `wasm-bindgen` CLI, so its \
-             `#[wasm_bindgen]` exports get no JS glue; the shipped module is for hosts that call its plain \
-             `extern \"C\"` exports (for browser glue, run wasm-bindgen or wasm-pack on cargo's module)"
+            "`{package}` links wasm-bindgen items but gets no JS glue, so its `#[wasm_bindgen]` exports are \
+             unusable; the shipped module is for hosts that call its plain `extern \"C\"` exports (for glue: \
+             depend on `wasm-bindgen` directly and leave `bindgen-target` unset or set it to `web`, `bundler`, \
+             `nodejs`, `no-modules` or `deno`)"
         )
     })
 }

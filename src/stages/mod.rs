@@ -1,8 +1,10 @@
 //! The pipeline's stages, one module each, in order:
-//! `build -> preinit -> optimize -> strip -> precompile -> package`.
+//! `build -> preinit -> (bindgen) -> optimize -> strip -> precompile -> package`; bindgen only
+//! for wasm-bindgen guests.
 //!
 //! Every stage takes bytes and a typed config and returns bytes plus a [`StageReport`]; the
 //! orchestration (and nothing else) lives in `commands::build`.
+pub mod bindgen;
 pub mod build;
 pub mod optimize;
 pub mod package;

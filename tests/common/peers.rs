@@ -65,3 +65,20 @@ pub fn chromium(check: &str) -> Option<PathBuf> {
     }
     Some(chromium)
 }
+
+/// Opens the demo page at `url` in `chromium` with `tests/browser/check.mjs` (load, reload,
+/// a wrong integrity), saves a screenshot as `browser/<name>.png` in the test target dir, and
+/// returns what the page showed.
+pub fn check_demo_page(chromium: &std::path::Path, url: &str, name: &str) -> serde_json::Value {
+    let screenshot = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("browser/{name}.png"));
+    std::fs::create_dir_all(screenshot.parent().unwrap()).unwrap();
+    let output = std::process::Command::new("node")
+        .arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/check.mjs"))
+        .arg(url)
+        .arg(&screenshot)
+        .env("CHROMIUM", chromium)
+        .output()
+        .expect("node runs");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    serde_json::from_slice(&output.stdout).unwrap()
+}

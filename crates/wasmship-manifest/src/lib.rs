@@ -91,6 +91,8 @@ pub struct InputInfo {
 pub enum Stage {
     Build,
     Preinit,
+    /// wasm-bindgen guests only: the wasm-bindgen CLI, which makes the JS glue.
+    Bindgen,
     Optimize,
     Strip,
     Precompile,
@@ -104,6 +106,7 @@ impl Stage {
         match self {
             Stage::Build => "build",
             Stage::Preinit => "preinit",
+            Stage::Bindgen => "bindgen",
             Stage::Optimize => "optimize",
             Stage::Strip => "strip",
             Stage::Precompile => "precompile",
@@ -179,6 +182,8 @@ pub enum ArtifactKind {
     NodeLoader,
     /// The browser loader (an ES module): fetches the module with its SRI integrity.
     WebLoader,
+    /// wasm-bindgen's JS glue for the shipped module (and its TypeScript declarations).
+    BindgenGlue,
     /// A server or CDN configuration describing how to serve the web files.
     DeployConfig,
 }

@@ -7,6 +7,7 @@ use anyhow::{bail, Result};
 use serde_json::json;
 
 const LOADER_TEMPLATE: &str = include_str!("../../../templates/web/loader.js");
+const BINDGEN_LOADER_TEMPLATE: &str = include_str!("../../../templates/web/loader-bindgen.js");
 const NGINX_TEMPLATE: &str = include_str!("../../../templates/deploy/nginx.conf");
 const CADDY_TEMPLATE: &str = include_str!("../../../templates/deploy/Caddyfile");
 const HEADERS_TEMPLATE: &str = include_str!("../../../templates/deploy/_headers");
@@ -85,13 +86,20 @@ fn relative_to_web(file: &str) -> &str {
 }
 
 use super::{generated, Generated};
+use crate::stages::bindgen::Glue;
 
 /// `web/<name>.loader.js`, the browser loader of the shipped module.
 pub fn loader(manifest: &Manifest, name: &str) -> Result<Generated> {
+    render_loader(LOADER_TEMPLATE, manifest, name)
+}
+
+/// A loader from `template`: it names the shipped module's hashed file, its integrity, and
+/// the glue `<name>.js` (used by a wasm-bindgen guest's loader).
+fn render_loader(template: &str, manifest: &Manifest, name: &str) -> Result<Generated> {
     let Some(wasm) = manifest.shipped_wasm() else { bail!("the loader needs the shipped .wasm in the manifest") };
     let self_file = format!("{name}.loader.js");
     let text = super::bindings::render(
-        LOADER_TEMPLATE,
+        template,
         &[
             ("tool_version", manifest.tool.version.clone()),
             ("crate", manifest.package.name.clone()),
@@ -99,10 +107,35 @@ pub fn loader(manifest: &Manifest, name: &str) -> Result<Generated> {
             ("wasm_name", wasm.name.clone()),
             ("wasm_file_name", relative_to_web(&wasm.file).to_string()),
             ("integrity", wasm.integrity.clone()),
+            ("glue_file", format!("{name}.js")),
             ("self_file", self_file.clone()),
         ],
     );
     Ok(generated(&self_file, &super::web(&self_file), ArtifactKind::WebLoader, "text/javascript", text))
+}
+
+/// wasm-bindgen's glue files under `web/`, each pointed at the shipped module's hashed name.
+/// Their names stay (`<name>.js`), so they revalidate; the module they load is immutable.
+pub fn bindgen_glue(manifest: &Manifest, glue: &[Glue], out_name: &str) -> Result<Vec<Generated>> {
+    let Some(wasm) = manifest.shipped_wasm() else { bail!("the glue needs the shipped .wasm in the manifest") };
+    let shipped = relative_to_web(&wasm.file);
+    let mut out = Vec::new();
+    for file in glue {
+        // The CLI's own file names; anything else would not be a name it writes.
+        if let Err(why) = wasmship_manifest::check_file_name(&file.file) {
+            bail!("wasm-bindgen wrote `{}`: {why}", file.file);
+        }
+        let media_type = if file.file.ends_with(".d.ts") { "text/plain" } else { "text/javascript" };
+        let text = crate::stages::bindgen::point_glue_at(file, out_name, shipped);
+        out.push(generated(&file.file, &super::web(&file.file), ArtifactKind::BindgenGlue, media_type, text));
+    }
+    Ok(out)
+}
+
+/// `web/<name>.loader.js` of a wasm-bindgen guest (`bindgen-target = "web"`): fetches the
+/// module with its integrity and initializes the glue with it.
+pub fn bindgen_loader(manifest: &Manifest, name: &str) -> Result<Generated> {
+    render_loader(BINDGEN_LOADER_TEMPLATE, manifest, name)
 }
 
 /// The deploy files `targets` ask for, describing `manifest`'s web files at `web_path`.

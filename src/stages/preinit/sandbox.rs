@@ -316,15 +316,33 @@ fn define_missing_imports(
             continue;
         };
         let (module_name, name) = (import.module().to_string(), import.name().to_string());
-        let advice = if module_name.starts_with("wasi") {
-            "WASI is not allowed during init; set `allow-wasi = true` in the profile (WASI guests only)"
+        let message = if module_name.starts_with("__wbindgen") {
+            format!(
+                "init called {} through wasm-bindgen (the import `{module_name}::{name}`): no JS runs at build \
+                 time; move this call out of the init function",
+                js_function(&name).map_or("into JS".to_string(), |f| format!("the JS function `{f}`"))
+            )
+        } else if module_name.starts_with("wasi") {
+            format!(
+                "init called the import `{module_name}::{name}`: WASI is not allowed during init; set \
+                 `allow-wasi = true` in the profile (WASI guests only)"
+            )
         } else {
-            "the build machine provides no host functions during init; move this call out of the init function"
+            format!(
+                "init called the import `{module_name}::{name}`: the build machine provides no host functions \
+                 during init; move this call out of the init function"
+            )
         };
-        let message = format!("init called the import `{module_name}::{name}`: {advice}");
         linker.func_new(&module_name, &name, ty, move |_, _, _| Err(wasmtime::Error::msg(message.clone())))?;
     }
     Ok(())
+}
+
+/// The JS name behind a wasm-bindgen import: `__wbg_alert_2ed6719568fc7baa` -> `alert`.
+fn js_function(import: &str) -> Option<&str> {
+    let rest = import.strip_prefix("__wbg_")?;
+    let (name, hash) = rest.rsplit_once('_')?;
+    (hash.len() == 16 && hash.bytes().all(|b| b.is_ascii_hexdigit()) && !name.is_empty()).then_some(name)
 }
 
 /// Zeroes linear memory from the stack's floor up to the stack pointer: after init returned,
