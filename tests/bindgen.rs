@@ -91,8 +91,9 @@ fn node(args: &[&Path], extra: &[&str]) -> serde_json::Value {
     serde_json::from_slice(&output.stdout).unwrap()
 }
 
+/// The glue's entry file, `web/wbg_guest.js`.
 fn glue_file(manifest: &Manifest) -> &str {
-    let glue = manifest.artifacts.iter().find(|a| a.kind == ArtifactKind::BindgenGlue && a.file.ends_with(".js"));
+    let glue = manifest.artifacts.iter().find(|a| a.kind == ArtifactKind::BindgenGlue && a.name == "wbg_guest.js");
     &glue.expect("the glue is an artifact").file
 }
 
@@ -133,6 +134,11 @@ fn the_shipped_glue_answers_from_the_snapshot_as_the_raw_guest_does_after_init()
     assert_eq!(after["first"], before["afterInit"], "shipped: the state is there at the first call");
     assert_eq!(after["initExported"], false, "init cannot run again");
     assert_eq!(after["wordCount"], 1000);
+    assert_eq!(after["doubled"], 2000, "the guest's inline JS shipped as a snippet beside the glue");
+    assert!(manifest
+        .artifacts
+        .iter()
+        .any(|a| a.kind == ArtifactKind::BindgenGlue && a.file.starts_with("web/snippets/")));
 }
 
 #[test]
@@ -167,17 +173,23 @@ fn the_demo_page_calls_the_glue_in_chromium() {
     assert_eq!(seen["badIntegrity"]["state"], "error", "the glue gets only bytes that passed SRI: {seen}");
 }
 
-#[test]
-fn a_cli_of_another_version_is_refused_and_never_run() {
-    let scratch = tempfile::tempdir().unwrap();
-    // Answers `--version` as another release would; anything else it is asked leaves a mark.
-    let fake = scratch.path().join("wasm-bindgen");
+/// A program at `path` that answers `--version` as another release would; anything else it
+/// is asked leaves `<path>.ran`.
+fn fake_cli(path: &Path) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     std::fs::write(
-        &fake,
+        path,
         "#!/bin/sh\nif [ \"$1\" = --version ]; then echo 'wasm-bindgen 0.2.99'; exit 0; fi\ntouch \"$0.ran\"\nexit 1\n",
     )
     .unwrap();
-    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+}
+
+#[test]
+fn a_cli_of_another_version_is_refused_and_never_run() {
+    let scratch = tempfile::tempdir().unwrap();
+    let fake = scratch.path().join("wasm-bindgen");
+    fake_cli(&fake);
     let out = scratch.path().join("out");
     let setting = format!("wasm-bindgen-path={:?}", fake.display().to_string());
     // No stage cache: a cached bindgen result needs no CLI at all.
@@ -196,6 +208,22 @@ fn a_cli_of_another_version_is_refused_and_never_run() {
     assert!(stderr.contains(&format!("cargo install wasm-bindgen-cli --version ={version} --locked")), "{stderr}");
     assert!(!scratch.path().join("wasm-bindgen.ran").exists(), "the mismatched CLI ran");
     assert!(!out.join("manifest.json").exists(), "a failed build writes nothing");
+
+    // One planted where the tool keeps its own installs is neither run, nor replaced, nor deleted.
+    let planted = common::test_home().join(format!("tools/wasm-bindgen-{version}/bin/wasm-bindgen"));
+    fake_cli(&planted);
+    let output = common::wasmship()
+        .env("PATH", path_without_wasm_bindgen())
+        .args(["build", "-q", "--no-cache", "--manifest-path"])
+        .arg(fixture().join("Cargo.toml"))
+        .arg("--out-dir")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(stderr.contains("should hold the wasm-bindgen CLI") && stderr.contains("its CLI is 0.2.99"), "{stderr}");
+    assert!(planted.exists() && !planted.with_extension("ran").exists(), "the planted CLI ran or went away");
 }
 
 #[test]

@@ -387,3 +387,19 @@ fn a_bind_mounted_output_directory_is_replaced_file_by_file() {
     assert!(manifest.artifacts.iter().all(|a| source.join(&a.file).exists()));
     assert_eq!(std::fs::metadata(&source).unwrap().permissions().mode() & 0o777, 0o751);
 }
+
+#[test]
+fn serve_refuses_a_manifest_whose_web_path_points_at_another_host() {
+    let scratch = tempfile::tempdir().unwrap();
+    let out = scratch.path().join("out");
+    ok(build(&out, &scratch.path().join("cache"), &["-q", "--no-precompile"]));
+    // Every file still matches its sha256; only the web path was rewritten, to another origin.
+    let path = out.join("manifest.json");
+    let mut manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    manifest["profile"]["settings"]["web-path"] = "//evil.example/".into();
+    std::fs::write(&path, serde_json::to_vec_pretty(&manifest).unwrap()).unwrap();
+    let served = common::wasmship().args(["serve", "--port", "0"]).arg(&out).stdin(Stdio::null()).output().unwrap();
+    let stderr = String::from_utf8_lossy(&served.stderr);
+    assert!(!served.status.success(), "serve must not start: {stderr}");
+    assert!(stderr.contains("web-path") && stderr.contains("//evil.example/"), "{stderr}");
+}

@@ -86,7 +86,10 @@ pub fn run(dir: &Path, options: &ServeOptions) -> Result<()> {
 }
 
 fn load(manifest: &Manifest, root: &Path, options: &ServeOptions) -> Result<Site> {
+    // A manifest is input: its web path goes into URLs and the page's script, so it must
+    // be a plain path on this server (never `//other.host/`).
     let web_path = manifest.profile.settings["web-path"].as_str().unwrap_or("/").to_string();
+    wasmship_manifest::check_web_path(&web_path).map_err(|why| anyhow::anyhow!("the manifest's web-path: {why}"))?;
     let mut files = HashMap::new();
     for served in web::served(manifest, &web_path) {
         sendable(&served)?;
@@ -111,7 +114,11 @@ fn load(manifest: &Manifest, root: &Path, options: &ServeOptions) -> Result<Site
         ("wasm_bytes", wasm.bytes.to_string()),
         ("integrity", html_escape(&wasm.integrity)),
     ];
-    let glue = manifest.artifacts.iter().find(|a| a.kind == ArtifactKind::BindgenGlue && a.file.ends_with(".js"));
+    // The glue's entry file: `<name>.js` beside the module (snippets sit in a directory).
+    let glue = manifest
+        .artifacts
+        .iter()
+        .find(|a| a.kind == ArtifactKind::BindgenGlue && a.name.ends_with(".js") && !a.name.contains('/'));
     let loader = manifest.artifacts.iter().find(|a| a.kind == ArtifactKind::WebLoader);
     let about = if manifest.is_component() {
         Some(

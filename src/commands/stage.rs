@@ -19,7 +19,17 @@ pub fn run(request: &Request, stage: &str, input: &Path, output: &Path) -> Resul
         "bindgen" => {
             let Some(config) = &plan.bindgen else { bail!("the guest is not a wasm-bindgen guest") };
             let version = stages::bindgen::detect::version(&wasm)?.context("the module has no wasm-bindgen section")?;
-            let (out, _glue) = stages::bindgen::run(&wasm, &version, config, &ui)?;
+            let (out, glue) = stages::bindgen::run(&wasm, &version, config, &ui)?;
+            // The glue goes beside the output, as the CLI names it: the module needs it.
+            let dir = output.parent().unwrap_or(Path::new("."));
+            for file in &glue {
+                wasmship_manifest::check_file_name(&file.file).map_err(|why| anyhow::anyhow!("{why}"))?;
+                let path = dir.join(&file.file);
+                if let Some(parent) = path.parent() {
+                    std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+                }
+                std::fs::write(&path, &file.text).with_context(|| format!("writing {}", path.display()))?;
+            }
             (out.bytes, out.report)
         }
         "optimize" => {

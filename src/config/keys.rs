@@ -39,7 +39,7 @@ pub const KEYS: &[Key] = &[
     Key { name: "memory-cap", expects: "a number of bytes or a string like \"64MiB\"", doc: "linear-memory cap per instance, recorded in manifest.json for hosts" },
     Key { name: "host-bindings", expects: "a list of `go`/`node`", doc: "generated host code: `go` (wasmship_embed.go), `node` (<name>.node.mjs)" },
     Key { name: "deploy", expects: "a list of `nginx`, `caddy`, `headers`, `s3`", doc: "server and CDN configurations for the web files (deploy/, web/_headers)" },
-    Key { name: "web-path", expects: "a URL path that starts and ends with `/`", doc: "where `web/` is published (default `/`)" },
+    Key { name: "web-path", expects: "a URL path that starts and ends with `/`, of ASCII letters, digits, `-`, `.`, `_`, `~`", doc: "where `web/` is published (default `/`)" },
     Key { name: "public-key", expects: "a minisign public key (its `RW...` line)", doc: "the key `cargo wasmship sign` signs with: generated hosts refuse unsigned outputs, `ci` signs" },
     Key { name: "go-package", expects: "a Go identifier", doc: "package name of wasmship_embed.go (default: the artifact name)" },
     Key { name: "compress", expects: "a list of `br`/`gz`/`zst` or false", doc: "pre-compressed variants of the .wasm (default `[\"br\", \"gz\"]`)" },

@@ -359,8 +359,7 @@ impl Profile {
                 self.deploy = named_list(string_list(value).ok_or_else(bad)?, &table, expects)?;
             }
             "web-path" => {
-                let path = string(value)
-                    .filter(|p| p.starts_with('/') && p.ends_with('/') && !p.contains("..") && !p.contains('"'));
+                let path = string(value).filter(|p| wasmship_manifest::check_web_path(p).is_ok());
                 self.web_path = path.ok_or_else(bad)?;
             }
             "public-key" => {

@@ -66,18 +66,7 @@ pub fn run(wasm: &[u8], version: &str, config: &BindgenConfig, ui: &Ui) -> Resul
     let bytes =
         std::fs::read(out_dir.join(&module_file)).with_context(|| format!("reading wasm-bindgen's {module_file}"))?;
     let mut glue = Vec::new();
-    let mut entries: Vec<_> =
-        std::fs::read_dir(&out_dir).context("listing wasm-bindgen's output")?.collect::<Result<_, _>>()?;
-    entries.sort_by_key(|e| e.file_name());
-    for entry in entries {
-        let file = entry.file_name().to_string_lossy().into_owned();
-        // The module travels as bytes; its own `.d.ts` describes raw exports nobody calls.
-        if file == module_file || file == format!("{module_file}.d.ts") {
-            continue;
-        }
-        let text = std::fs::read_to_string(entry.path()).with_context(|| format!("reading wasm-bindgen's {file}"))?;
-        glue.push(Glue { file, text });
-    }
+    collect_glue(&out_dir, "", &module_file, &mut glue)?;
     let mut report = StageReport::new(Stage::Bindgen, wasm, &bytes, started, settings(config, version));
     report.notes = vec![format!(
         "wasm-bindgen {version} --target {target}: {}",
@@ -86,21 +75,45 @@ pub fn run(wasm: &[u8], version: &str, config: &BindgenConfig, ui: &Ui) -> Resul
     Ok((StageOutput { bytes, report }, glue))
 }
 
-/// The glue with every quoted reference to the CLI's module name (`<name>_bg.wasm`) pointed
-/// at `shipped_file`, the content-hashed name the package stage gave the module.
-pub fn point_glue_at(glue: &Glue, out_name: &str, shipped_file: &str) -> String {
-    let cli_name = cli_wasm_name(out_name);
-    let mut text = String::with_capacity(glue.text.len());
-    let mut rest = glue.text.as_str();
-    while let Some(at) = rest.find(&cli_name) {
-        let after = &rest[at + cli_name.len()..];
-        let quoted = after.starts_with(['\'', '"', '`']);
-        text.push_str(&rest[..at]);
-        text.push_str(if quoted { shipped_file } else { &cli_name });
-        rest = after;
+/// Every text file the CLI wrote under `dir`, by `/`-separated path from the output
+/// directory: the glue, its `.d.ts`, and `snippets/<crate>-<hash>/*.js` (`inline_js`, `module =
+/// "..."`). The module travels as bytes; its own `.d.ts` describes raw exports nobody calls.
+fn collect_glue(dir: &std::path::Path, prefix: &str, module_file: &str, glue: &mut Vec<Glue>) -> Result<()> {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .with_context(|| format!("listing wasm-bindgen's output in {}", dir.display()))?
+        .collect::<Result<_, _>>()?;
+    entries.sort_by_key(|e| e.file_name());
+    for entry in entries {
+        let file = format!("{prefix}{}", entry.file_name().to_string_lossy());
+        if entry.file_type()?.is_dir() {
+            collect_glue(&entry.path(), &format!("{file}/"), module_file, glue)?;
+        } else if file != module_file && file != format!("{module_file}.d.ts") {
+            let text =
+                std::fs::read_to_string(entry.path()).with_context(|| format!("reading wasm-bindgen's {file}"))?;
+            glue.push(Glue { file, text });
+        }
     }
-    text.push_str(rest);
-    text
+    Ok(())
+}
+
+/// The glue with every reference to the CLI's module name (`<name>_bg.wasm`) pointed at
+/// `shipped_file`, the content-hashed name the package stage gave the module. Fails if a
+/// reference it does not know is left: that glue would fetch a file nobody ships.
+pub fn point_glue_at(glue: &Glue, out_name: &str, shipped_file: &str) -> Result<String> {
+    let cli_name = cli_wasm_name(out_name);
+    // `no-modules` derives the name from its own script's URL.
+    let derived = r#"script_src.replace(/\.js$/, "_bg.wasm")"#;
+    let mut text = glue.text.replace(derived, &format!("new URL({:?}, script_src).href", shipped_file));
+    for quote in ['\'', '"', '`'] {
+        text = text.replace(&format!("{cli_name}{quote}"), &format!("{shipped_file}{quote}"));
+    }
+    if glue.file.ends_with(".js") && (text.contains(&cli_name) || text.contains("_bg.wasm\"")) {
+        bail!(
+            "{}: wasm-bindgen's glue names its module in a way this tool does not rewrite (bindgen stage)",
+            glue.file
+        );
+    }
+    Ok(text)
 }
 
 #[cfg(test)]
@@ -116,11 +129,18 @@ mod tests {
         ];
         for (line, want) in forms {
             let glue = Glue { file: "app.js".into(), text: line.into() };
-            let pointed = point_glue_at(&glue, "app", "app.0123.wasm");
+            let pointed = point_glue_at(&glue, "app", "app.0123.wasm").unwrap();
             assert!(pointed.contains(want), "{pointed}");
         }
+        let no_modules =
+            Glue { file: "app.js".into(), text: r#"module_or_path = script_src.replace(/\.js$/, "_bg.wasm");"#.into() };
+        let pointed = point_glue_at(&no_modules, "app", "app.0123.wasm").unwrap();
+        assert!(pointed.contains(r#"new URL("app.0123.wasm", script_src).href"#), "{pointed}");
         // Not a reference to the file: left alone.
         let types = Glue { file: "app.d.ts".into(), text: "see app_bg.wasm.d.ts".into() };
-        assert_eq!(point_glue_at(&types, "app", "app.0123.wasm"), types.text);
+        assert_eq!(point_glue_at(&types, "app", "app.0123.wasm").unwrap(), types.text);
+        // A form it does not know fails rather than ship glue that fetches nothing.
+        let unknown = Glue { file: "app.js".into(), text: "load(base + 'app_bg.wasm'.trim())".replace('\'', "") };
+        assert!(point_glue_at(&unknown, "app", "app.0123.wasm").is_err());
     }
 }

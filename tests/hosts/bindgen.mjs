@@ -11,6 +11,7 @@ const report = {
   first: glue.greet(name),
   initExported: typeof wasm["wizer.initialize"] === "function",
   wordCount: wasm.word_count(),
+  doubled: glue.doubled_count(),
 };
 if (init === "init") {
   wasm["wizer.initialize"]();

@@ -34,6 +34,29 @@ pub fn check_file_name(file: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// The one rule for the URL path `web/` is published at (the profile's `web-path`, and what a
+/// manifest says it was): `/`-started and `/`-terminated, no empty, `.` or `..` segment (so
+/// never `//host`), and only unreserved URL characters, so it is safe in a URL, an HTML
+/// attribute and a JS string alike.
+pub fn check_web_path(path: &str) -> Result<(), String> {
+    let Some(inner) = path.strip_prefix('/').and_then(|p| p.strip_suffix('/').or((p.is_empty()).then_some(p))) else {
+        return Err(format!("`{path}` must start and end with `/`"));
+    };
+    if inner.is_empty() {
+        return Ok(());
+    }
+    for segment in inner.split('/') {
+        if segment.is_empty() || segment == "." || segment == ".." {
+            return Err(format!("`{path}` has an empty, `.` or `..` segment"));
+        }
+        if let Some(bad) = segment.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '~')))
+        {
+            return Err(format!("`{path}` has the character {bad:?}; use ASCII letters, digits, `-`, `.`, `_`, `~`"));
+        }
+    }
+    Ok(())
+}
+
 /// Opens `path` for reading when it is a regular file of at most `max` bytes, and returns it
 /// with its size. Symlinks are refused, and so is anything but a regular file, before a read
 /// could block on it.
@@ -80,4 +103,17 @@ pub fn read_regular(path: &Path, max: u64) -> io::Result<Vec<u8>> {
         return Err(io::Error::new(io::ErrorKind::InvalidData, "the file changed while it was read"));
     }
     Ok(bytes)
+}
+
+#[cfg(test)]
+mod web_path_tests {
+    #[test]
+    fn web_paths_are_plain_url_paths() {
+        for good in ["/", "/app/", "/a/b-c_d.e~/"] {
+            assert!(super::check_web_path(good).is_ok(), "{good}");
+        }
+        for bad in ["", "app/", "/app", "//evil.example/", "/a//b/", "/../", "/a b/", "/a\"/", "/</script>/"] {
+            assert!(super::check_web_path(bad).is_err(), "{bad}");
+        }
+    }
 }

@@ -12,7 +12,7 @@ pub mod files;
 pub mod trust;
 
 pub use engine::{compatibility_id, EngineProfile, EngineSettings};
-pub use files::check_file_name;
+pub use files::{check_file_name, check_web_path};
 
 use serde::{Deserialize, Serialize};
 use std::fmt;

@@ -38,9 +38,21 @@ pub fn resolve(version: &str, lookup: &Lookup, ui: &Ui) -> Result<PathBuf> {
         }
     }
     let root = install_root(version)?;
-    let installed = root.join("bin").join(format!("wasm-bindgen{}", std::env::consts::EXE_SUFFIX));
-    if installed.is_file() && version_of(&installed).is_ok_and(|found| found == version) {
-        return Ok(installed);
+    let installed = installed_cli(&root);
+    if root.exists() {
+        // Ours from an earlier build; anything else there is not run, and not deleted.
+        return match version_of(&installed) {
+            Ok(found) if found == version => Ok(installed),
+            found => bail!(
+                "{} should hold the wasm-bindgen CLI {version} this tool installed, but {} (bindgen stage)\n  \
+                 help: remove that directory and build again, or point `wasm-bindgen-path` at a {version} CLI",
+                root.display(),
+                match found {
+                    Ok(other) => format!("its CLI is {other}"),
+                    Err(error) => format!("{error:#}"),
+                }
+            ),
+        };
     }
     if lookup.offline {
         let mut message = format!(
@@ -80,6 +92,10 @@ pub fn install_root(version: &str) -> Result<PathBuf> {
     let home = crate::home::dir()
         .context("no home directory to install the wasm-bindgen CLI into (set CARGO_WASMSHIP_HOME)")?;
     Ok(home.join("tools").join(format!("wasm-bindgen-{version}")))
+}
+
+fn installed_cli(root: &Path) -> PathBuf {
+    root.join("bin").join(format!("wasm-bindgen{}", std::env::consts::EXE_SUFFIX))
 }
 
 /// The version a wasm-bindgen CLI reports (`wasm-bindgen 0.2.130` -> `0.2.130`).
@@ -150,13 +166,15 @@ fn install(version: &str, root: &Path, ui: &Ui, passed_over: &[String]) -> Resul
         );
     }
     let staged = staging.keep();
-    match std::fs::rename(&staged, root) {
-        Ok(()) => Ok(()),
-        // Another build installed it meanwhile: keep theirs.
-        Err(_) if root.join("bin").is_dir() => {
-            let _ = std::fs::remove_dir_all(&staged);
-            Ok(())
-        }
-        Err(error) => Err(error).with_context(|| format!("moving the installed CLI to {}", root.display())),
+    let moved = std::fs::rename(&staged, root);
+    if moved.is_err() {
+        // Ours, just made: nothing else is in it.
+        let _ = std::fs::remove_dir_all(&staged);
+    }
+    // Another build may have installed it meanwhile: theirs is used only if it is `version`.
+    match version_of(&installed_cli(root)) {
+        Ok(found) if found == version => Ok(()),
+        _ => Err(moved.err().map_or_else(|| anyhow::anyhow!("no CLI after installing"), anyhow::Error::from))
+            .with_context(|| format!("putting the wasm-bindgen CLI {version} in {}", root.display())),
     }
 }

@@ -1,7 +1,8 @@
-//! Which wasm-bindgen a guest was built with. Each crate that uses wasm-bindgen leaves a
-//! `__wasm_bindgen_unstable` custom section that starts with a header: a 4-byte little-endian
-//! length, then JSON `{"schema_version": "...", "version": "..."}`. The CLI must be that
-//! exact version: a CLI of another release refuses the module, or worse, misreads it.
+//! Which wasm-bindgen a guest was built with. Each crate that uses wasm-bindgen contributes to
+//! the `__wasm_bindgen_unstable` custom section (the linker joins them into one) a header and
+//! a program, each a 4-byte little-endian length and its bytes; the header is JSON
+//! `{"schema_version": "...", "version": "..."}`. The CLI must be that exact version: a CLI
+//! of another release refuses the module, or worse, misreads it.
 use anyhow::{bail, Context, Result};
 use std::path::Path;
 
@@ -15,7 +16,7 @@ pub fn version(wasm: &[u8]) -> Result<Option<String>> {
     for payload in wasmparser::Parser::new(0).parse_all(wasm) {
         if let wasmparser::Payload::CustomSection(reader) = payload.context("reading the module's sections")? {
             if reader.name() == SECTION {
-                versions.push(header_version(reader.data())?);
+                versions.extend(header_versions(reader.data())?);
             }
         }
     }
@@ -32,20 +33,31 @@ pub fn version(wasm: &[u8]) -> Result<Option<String>> {
     }
 }
 
-fn header_version(data: &[u8]) -> Result<String> {
+/// The version of every (header, program) pair in one section's data.
+fn header_versions(mut data: &[u8]) -> Result<Vec<String>> {
     #[derive(serde::Deserialize)]
     struct Header {
         version: String,
     }
-    let len = data.get(..4).map(|b| u32::from_le_bytes(b.try_into().expect("4 bytes")) as usize);
-    let json =
-        len.and_then(|len| data.get(4..4 + len)).context("a __wasm_bindgen_unstable section without its header")?;
-    let header: Header =
-        serde_json::from_slice(json).context("the __wasm_bindgen_unstable header is not the JSON expected")?;
-    if !is_version(&header.version) {
-        bail!("the __wasm_bindgen_unstable header names version {:?}, not a release number", header.version);
+    let next = |data: &mut &[u8]| -> Result<Vec<u8>> {
+        let len = data.get(..4).map(|b| u32::from_le_bytes(b.try_into().expect("4 bytes")) as usize);
+        let end = len.and_then(|len| len.checked_add(4)).filter(|end| *end <= data.len());
+        let end = end.context("a __wasm_bindgen_unstable section cut short")?;
+        let part = data[4..end].to_vec();
+        *data = &data[end..];
+        Ok(part)
+    };
+    let mut versions = Vec::new();
+    while !data.is_empty() {
+        let header: Header = serde_json::from_slice(&next(&mut data)?)
+            .context("a __wasm_bindgen_unstable header is not the JSON expected")?;
+        if !is_version(&header.version) {
+            bail!("the __wasm_bindgen_unstable header names version {:?}, not a release number", header.version);
+        }
+        versions.push(header.version);
+        next(&mut data)?; // the program
     }
-    Ok(header.version)
+    Ok(versions)
 }
 
 /// `0.2.130`: digits and dots only, as crates.io versions of wasm-bindgen are. The version
@@ -72,12 +84,17 @@ pub fn locked_versions(workspace_root: &Path) -> Vec<String> {
 mod tests {
     use super::*;
 
+    /// One section holding a (header, program) pair per header, as the linker joins them.
     fn module_with(headers: &[&str]) -> Vec<u8> {
         let mut module = wasm_encoder::Module::new();
+        let mut data = Vec::new();
         for header in headers {
-            let mut data = (header.len() as u32).to_le_bytes().to_vec();
-            data.extend_from_slice(header.as_bytes());
-            data.extend_from_slice(b"rest of the section");
+            for part in [header.as_bytes(), b"a program"] {
+                data.extend_from_slice(&(part.len() as u32).to_le_bytes());
+                data.extend_from_slice(part);
+            }
+        }
+        if !headers.is_empty() {
             module.section(&wasm_encoder::CustomSection { name: SECTION.into(), data: data.into() });
         }
         module.finish()
@@ -92,6 +109,6 @@ mod tests {
         let mixed = version(&module_with(&[header, other])).unwrap_err().to_string();
         assert!(mixed.contains("0.2.100, 0.2.130"), "{mixed}");
         let hostile = r#"{"schema_version":"x","version":"0.2.1 --root /"}"#;
-        assert!(version(&module_with(&[hostile])).is_err(), "a version goes into a command line: digits only");
+        assert!(version(&module_with(&[header, hostile])).is_err(), "a version goes into a command line: digits only");
     }
 }

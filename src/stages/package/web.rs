@@ -126,7 +126,7 @@ pub fn bindgen_glue(manifest: &Manifest, glue: &[Glue], out_name: &str) -> Resul
             bail!("wasm-bindgen wrote `{}`: {why}", file.file);
         }
         let media_type = if file.file.ends_with(".d.ts") { "text/plain" } else { "text/javascript" };
-        let text = crate::stages::bindgen::point_glue_at(file, out_name, shipped);
+        let text = crate::stages::bindgen::point_glue_at(file, out_name, shipped)?;
         out.push(generated(&file.file, &super::web(&file.file), ArtifactKind::BindgenGlue, media_type, text));
     }
     Ok(out)
