@@ -104,6 +104,39 @@ fn the_independent_minisign_tool_accepts_the_signature() {
 }
 
 #[test]
+fn a_key_the_minisign_tool_made_without_a_password_signs() {
+    let Some(minisign) = common::peers::program("minisign", "-v", "signing with a `minisign -G -W` key") else {
+        return;
+    };
+    let scratch = tempfile::tempdir().unwrap();
+    let (public, secret) = (scratch.path().join("k.pub"), scratch.path().join("k.key"));
+    // As README's signing steps make it: no password (its checksum is all zeros).
+    let made = Command::new(&minisign)
+        .args(["-G", "-W", "-p"])
+        .arg(&public)
+        .arg("-s")
+        .arg(&secret)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let out = scratch.path().join("out");
+    build(Fixture::Regex, &out, &["--no-compress", "--no-precompile"]);
+    succeeded(&sign(&out, &secret));
+    let checked = Command::new(&minisign)
+        .arg("-V")
+        .arg("-p")
+        .arg(&public)
+        .arg("-m")
+        .arg(out.join("manifest.json"))
+        .output()
+        .unwrap();
+    assert!(checked.status.success(), "{}", String::from_utf8_lossy(&checked.stderr));
+    let key_file = public.display().to_string();
+    assert!(tool(&["verify", "--public-key", &key_file], &out).status.success());
+}
+
+#[test]
 fn verify_checks_the_signature_or_the_pin_first() {
     let signed = signed_build();
     let key_file = signed.public.display().to_string();

@@ -49,6 +49,19 @@ pub fn run(target: &Path, options: &SignOptions) -> Result<PathBuf> {
     Ok(out)
 }
 
+/// The minisign tool's `-W` (no password) keys carry an all-zero checksum, which the minisign
+/// crate takes for a corrupt key: such a key (no KDF, zero checksum, nothing else) is read as
+/// it is.
+fn unencrypted_without_checksum(text: &str) -> Option<minisign::SecretKey> {
+    use base64::Engine as _;
+    let bytes = base64::engine::general_purpose::STANDARD.decode(text.lines().nth(1)?.trim()).ok()?;
+    // sig alg (2), kdf alg (2), chk alg (2), salt (32), limits (16), keynum (8), key (64), chk (32)
+    let (kdf_alg, checksum) = (bytes.get(2..4)?, bytes.get(126..158)?);
+    (bytes.len() == 158 && kdf_alg == [0, 0] && checksum.iter().all(|b| *b == 0))
+        .then(|| minisign::SecretKey::from_bytes(&bytes).ok())
+        .flatten()
+}
+
 /// The secret key of `path`: unencrypted, or decrypted with the password from
 /// [`PASSWORD_ENV`], or from a prompt on a terminal.
 fn secret_key(path: &Path) -> Result<minisign::SecretKey> {
@@ -58,6 +71,9 @@ fn secret_key(path: &Path) -> Result<minisign::SecretKey> {
     let key_box = || minisign::SecretKeyBox::from_string(&text);
     let not_a_key = |e: minisign::PError| anyhow::anyhow!("{} is not a minisign secret key: {e}", path.display());
     if let Ok(key) = key_box().map_err(not_a_key)?.into_unencrypted_secret_key() {
+        return Ok(key);
+    }
+    if let Some(key) = unencrypted_without_checksum(&text) {
         return Ok(key);
     }
     let password = match std::env::var(PASSWORD_ENV) {
