@@ -1,5 +1,6 @@
 //! Calls on a component's exported functions, written as `wasmtime run --invoke` takes them
-//! for components (WAVE): `lookup("fox")`, `total()`, `f([1, 2], {a: 1})`. Arguments are typed
+//! for components (WAVE): `lookup("fox")`, `total()`, `f([1, 2], {a: 1})`. A function of an
+//! exported interface is named after it: `pkg:api/words#lookup("fox")`. Arguments are typed
 //! by the export's WIT signature; results come back as WAVE text.
 use anyhow::{anyhow, bail, Context, Result};
 use std::time::{Duration, Instant};
@@ -11,15 +12,30 @@ use wasmtime::{AsContextMut, Store};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ComponentCall {
     text: String,
+    /// The exported interface the function is in (`pkg:api/words`), if any.
+    interface: Option<String>,
     export: String,
+    /// `text` without the interface: the WAVE call itself.
+    call: String,
 }
 
 impl ComponentCall {
     pub fn parse(text: &str) -> Result<ComponentCall> {
-        let parsed = UntypedFuncCall::parse(text).map_err(|e| {
+        // `iface#f(args)`: the `#` before the argument list separates the interface.
+        let head = &text[..text.find('(').unwrap_or(text.len())];
+        let (interface, call) = match head.rfind('#') {
+            Some(at) => (Some(text[..at].to_string()), &text[at + 1..]),
+            None => (None, text),
+        };
+        let parsed = UntypedFuncCall::parse(call).map_err(|e| {
             anyhow!("`{text}` is not a call as `wasmtime run --invoke` takes it (e.g. `lookup(\"word\")`): {e}")
         })?;
-        Ok(ComponentCall { export: parsed.name().to_string(), text: text.to_string() })
+        Ok(ComponentCall {
+            interface,
+            export: parsed.name().to_string(),
+            call: call.to_string(),
+            text: text.to_string(),
+        })
     }
 
     /// The exported function's name.
@@ -42,12 +58,23 @@ pub fn invoke<T: 'static>(
     call: &ComponentCall,
 ) -> Result<(Vec<String>, Duration)> {
     let wt = |e: wasmtime::Error| anyhow!("{e:#}");
-    let Some(func) = instance.get_func(store.as_context_mut(), call.export.as_str()) else {
-        bail!("the component exports no function `{}` at its top level", call.export);
+    let func = match &call.interface {
+        None => instance.get_func(store.as_context_mut(), call.export.as_str()),
+        Some(interface) => {
+            let Some(exported) = instance.get_export_index(store.as_context_mut(), None, interface) else {
+                bail!("the component exports no interface `{interface}`");
+            };
+            instance
+                .get_export_index(store.as_context_mut(), Some(&exported), &call.export)
+                .and_then(|index| instance.get_func(store.as_context_mut(), &index))
+        }
+    };
+    let Some(func) = func else {
+        bail!("the component exports no function `{}`", call.text.split('(').next().unwrap_or_default());
     };
     let ty = func.ty(&*store);
     let types: Vec<_> = ty.params().map(|(_, t)| t).collect();
-    let parsed = UntypedFuncCall::parse(&call.text).map_err(|e| anyhow!("{e}"))?;
+    let parsed = UntypedFuncCall::parse(&call.call).map_err(|e| anyhow!("{e}"))?;
     let params: Vec<Val> = parsed
         .to_wasm_params(types.iter())
         .map_err(|e| anyhow!("the arguments of `{call}` do not fit the export's parameters: {e}"))?;
@@ -82,7 +109,8 @@ mod tests {
             r#"(component
                 (core module $m (func (export "twice") (param i64) (result i64) local.get 0 local.get 0 i64.add))
                 (core instance $i (instantiate $m))
-                (func (export "twice") (param "n" u64) (result u64) (canon lift (core func $i "twice"))))"#,
+                (func $twice (export "twice") (param "n" u64) (result u64) (canon lift (core func $i "twice")))
+                (instance (export "pkg:api/math") (export "twice" (func $twice))))"#,
         )
         .unwrap();
         let component = wasmtime::component::Component::new(&engine, bytes).unwrap();
@@ -94,6 +122,11 @@ mod tests {
         assert!(wrong.to_string().contains("do not fit the export's parameters"), "{wrong}");
         let missing = invoke(&mut store, &instance, &ComponentCall::parse("thrice(1)").unwrap()).unwrap_err();
         assert!(missing.to_string().contains("no function `thrice`"), "{missing}");
+        let nested = invoke(&mut store, &instance, &ComponentCall::parse("pkg:api/math#twice(4)").unwrap()).unwrap();
+        assert_eq!(nested.0, ["8"], "a function of an exported interface");
+        let no_iface =
+            invoke(&mut store, &instance, &ComponentCall::parse("pkg:api/none#twice(4)").unwrap()).unwrap_err();
+        assert!(no_iface.to_string().contains("no interface `pkg:api/none`"), "{no_iface}");
         assert!(ComponentCall::parse("twice(").is_err());
     }
 }
