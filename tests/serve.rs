@@ -219,8 +219,10 @@ fn listening(address: &str, child: &mut Child) -> bool {
 
 #[test]
 fn nginx_with_the_generated_snippet_answers_like_serve() {
+    // `NGINX` names another nginx binary, as `CHROMIUM` does for the browser tests.
+    let nginx = std::path::PathBuf::from(std::env::var("NGINX").unwrap_or_else(|_| "/usr/sbin/nginx".into()));
     let brotli = Path::new("/usr/lib/nginx/modules/ngx_http_brotli_static_module.so");
-    if !Path::new("/usr/sbin/nginx").exists() || !brotli.exists() {
+    if !nginx.exists() || !brotli.exists() {
         let why = "nginx with ngx_brotli is not installed (.ci/run installs Debian's nginx and libnginx-mod-http-brotli-static)";
         common::peers::skip("nginx on deploy/nginx.conf", why, common::peers::Source::CiInstalls);
         return;
@@ -241,11 +243,11 @@ fn nginx_with_the_generated_snippet_answers_like_serve() {
     let conf = scratch.path().join("nginx.conf");
     std::fs::write(&conf, config(1)).unwrap();
     let tested =
-        Command::new("/usr/sbin/nginx").arg("-t").arg("-c").arg(&conf).arg("-p").arg(scratch.path()).output().unwrap();
+        Command::new(&nginx).arg("-t").arg("-c").arg(&conf).arg("-p").arg(scratch.path()).output().unwrap();
     assert!(tested.status.success(), "nginx -t: {}", String::from_utf8_lossy(&tested.stderr));
     let (_nginx, address) = start_peer("nginx", |port| {
         std::fs::write(&conf, config(port)).unwrap();
-        Command::new("/usr/sbin/nginx")
+        Command::new(&nginx)
             .arg("-c")
             .arg(&conf)
             .arg("-p")

@@ -188,6 +188,8 @@ fn ci_writes_a_workflow_actionlint_accepts_and_check_catches_drift() {
     assert!(text.contains("cargo wasmship build --locked --no-cache"), "{text}");
     assert!(text.contains("actions/attest-build-provenance@v2") && text.contains("id-token: write"), "{text}");
     assert!(text.contains("gh attestation verify"), "the workflow says how to check the attestation");
+    // A component guest (wasm32-wasip2) builds in the same job as the others.
+    assert!(text.contains("rustup target add wasm32-unknown-unknown wasm32-wasip1 wasm32-wasip2"), "{text}");
     assert_actionlint_finds_nothing(&workflow);
     let lockfile = std::process::Command::new(env!("CARGO")).arg("generate-lockfile").current_dir(&guest).status();
     assert!(lockfile.unwrap().success(), "cargo generate-lockfile");
