@@ -242,19 +242,11 @@ fn nginx_with_the_generated_snippet_answers_like_serve() {
     };
     let conf = scratch.path().join("nginx.conf");
     std::fs::write(&conf, config(1)).unwrap();
-    let tested =
-        Command::new(&nginx).arg("-t").arg("-c").arg(&conf).arg("-p").arg(scratch.path()).output().unwrap();
+    let tested = Command::new(&nginx).arg("-t").arg("-c").arg(&conf).arg("-p").arg(scratch.path()).output().unwrap();
     assert!(tested.status.success(), "nginx -t: {}", String::from_utf8_lossy(&tested.stderr));
     let (_nginx, address) = start_peer("nginx", |port| {
         std::fs::write(&conf, config(port)).unwrap();
-        Command::new(&nginx)
-            .arg("-c")
-            .arg(&conf)
-            .arg("-p")
-            .arg(scratch.path())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap()
+        Command::new(&nginx).arg("-c").arg(&conf).arg("-p").arg(scratch.path()).stderr(Stdio::null()).spawn().unwrap()
     });
     compare_with_serve(&address);
 }
